@@ -1,0 +1,47 @@
+"""maskcli: convert segmentation label masks between RGB colors and class indices.
+
+The public API (importable without the CLI)::
+
+    import maskcli
+    palette = maskcli.load_palette("cityscapes")          # a built-in name or a YAML file
+    index = maskcli.rgb_to_index(rgb, palette)            # (H, W, 3) uint8 RGB -> (H, W) uint8/uint16
+    rgb = maskcli.index_to_rgb(index, palette)            # and back
+    mask = maskcli.read_mask("a.png"); maskcli.write_index_mask("b.png", index)
+
+Heavy modules (NumPy, OpenCV, Pillow) are imported on first use, so that ``maskcli --help``
+starts fast.
+"""
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Palette": "maskcli.palette",
+    "PaletteClass": "maskcli.palette",
+    "load_palette": "maskcli.palette",
+    "builtin_palettes": "maskcli.palette",
+    "rgb_to_index": "maskcli.convert",
+    "index_to_rgb": "maskcli.convert",
+    "color_counts": "maskcli.convert",
+    "read_mask": "maskcli.masks",
+    "write_index_mask": "maskcli.masks",
+    "write_rgb_mask": "maskcli.masks",
+    "Mask": "maskcli.masks",
+    "MaskcliError": "maskcli.errors",
+    "PaletteError": "maskcli.errors",
+    "MaskError": "maskcli.errors",
+    "UnknownColorsError": "maskcli.errors",
+    "UnknownIndicesError": "maskcli.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'maskcli' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

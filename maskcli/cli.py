@@ -1,0 +1,197 @@
+"""The command line: one short function per command (parse, build settings, call, exit).
+
+Only click and the standard library are imported at start-up; the commands import the parts
+they need, so ``maskcli --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from maskcli import __version__
+from maskcli.errors import MaskcliError, PaletteError, UsageError
+from maskcli.options import batch_options, inputs_argument, jobs_option, output_option, quiet_option
+
+
+class _UsageProblem(click.ClickException):
+    exit_code = 2
+
+
+class _Group(click.Group):
+    """Turns maskcli's own exceptions into one-line errors: usage problems exit 2, others 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (UsageError, PaletteError) as exc:
+            raise _UsageProblem(str(exc)) from None
+        except MaskcliError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="maskcli")
+def cli():
+    """Convert segmentation label masks between RGB colors and class indices.
+
+    \b
+    $ maskcli to-index masks/ -o labels/ -p cityscapes
+    $ maskcli to-rgb predictions/ -o colored/ -p cityscapes
+    $ maskcli extract-palette masks/ -o my-palette.yaml
+    $ maskcli palettes
+
+    Exit status: 0 all files converted, 1 some files failed, 2 usage error
+    (bad option, palette or input; colliding outputs), 130/143 interrupted.
+    """
+
+
+@cli.command("to-index")
+@batch_options
+@click.option(
+    "--unknown",
+    type=click.Choice(["error", "ignore"]),
+    default="error",
+    show_default=True,
+    help="Colors not in the palette: fail the file and list them, or write the ignore index.",
+)
+def to_index(inputs, output, palette, jobs, quiet, unknown):
+    """Convert color masks (RGB, RGBA, palettized) to class-index masks.
+
+    Writes 8-bit grayscale PNGs, or 16-bit when a class id or the ignore index is above 255.
+    Folders are walked recursively for .png, .bmp, .tif and .tiff files and mirrored into
+    OUTPUT; every output ends in .png.
+
+    \b
+    $ maskcli to-index gtFine_color/ -o gtFine_trainIds/ -p cityscapes
+    $ maskcli to-index train/ val/ -o labels/ -p my-palette.yaml --unknown ignore
+    $ maskcli to-index a.png -o a_index.png -p pascal-voc
+    """
+    from maskcli.batch import convert_tree
+    from maskcli.tasks import Settings
+
+    settings = Settings("to-index", palette, unknown)
+    sys.exit(convert_tree(inputs, output, settings, jobs, quiet))
+
+
+@cli.command("to-rgb")
+@batch_options
+def to_rgb(inputs, output, palette, jobs, quiet):
+    """Convert class-index masks (8/16-bit grayscale, palettized) to RGB color masks.
+
+    Each class id becomes its class's color, the ignore index the palette's first ignore color
+    (black when it has none). A value that is neither fails the file.
+
+    \b
+    $ maskcli to-rgb predictions/ -o colored/ -p cityscapes
+    $ maskcli to-rgb pred.png -o pred_color.png -p pascal-voc
+    """
+    from maskcli.batch import convert_tree
+    from maskcli.tasks import Settings
+
+    sys.exit(convert_tree(inputs, output, Settings("to-rgb", palette), jobs, quiet))
+
+
+@cli.command("extract-palette")
+@inputs_argument
+@output_option("Write the palette YAML here (default: stdout).", required=False)
+@click.option(
+    "--order",
+    type=click.Choice(["color", "frequency"]),
+    default="color",
+    show_default=True,
+    help="Id order: by color (r, g, b), or by pixel count, most frequent first.",
+)
+@click.option(
+    "--max-colors",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Stop with an error when the inputs hold more colors (photos or lossy masks).",
+)
+@jobs_option
+@quiet_option
+def extract_palette(inputs, output, order, max_colors, jobs, quiet):
+    """Find the colors in sample color masks and write a palette to start from.
+
+    Every distinct color becomes a class with its pixel and file counts and a placeholder
+    name; ids are assigned by color (or by frequency), whatever order files are read in.
+    Rename the classes, then use the file with -p.
+
+    \b
+    $ maskcli extract-palette masks/ -o my-palette.yaml
+    $ maskcli extract-palette a.png b.png --order frequency
+    """
+    from maskcli import extract
+    from maskcli.masks import atomic_write
+    from maskcli.palette import palette_to_yaml
+
+    try:
+        colors, report = extract.scan_colors(inputs, jobs, max_colors, quiet)
+    except extract.TooManyColors as exc:
+        raise click.ClickException(str(exc)) from None
+    if report.failed:
+        report.finish()
+        raise click.ClickException(f"no palette written: {report.failed} file(s) could not be read")
+    palette = extract.build_palette(colors, order, extract.default_name(inputs))
+    text = palette_to_yaml(
+        palette,
+        header=f"written by maskcli {__version__} extract-palette from {report.converted} file(s)"
+        f"\nclass names are placeholders: rename them",
+    )
+    if output in (None, "-"):
+        click.echo(text, nl=False)
+    else:
+        try:
+            atomic_write(output, text.encode("utf-8"))
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    if not quiet:
+        click.echo(f"extract-palette: {len(palette.classes)} colors in {report.converted} file(s)", err=True)
+
+
+@cli.group("palettes", invoke_without_command=True)
+@click.pass_context
+def palettes(ctx):
+    """List the built-in palettes (or show one with 'palettes show NAME').
+
+    \b
+    $ maskcli palettes
+    $ maskcli palettes show cityscapes
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(palettes_list)
+
+
+@palettes.command("list")
+def palettes_list():
+    """List the built-in palettes: name, class count, description."""
+    from maskcli.palette import builtin_palettes, load_palette
+
+    for name in builtin_palettes():
+        p = load_palette(name)
+        click.echo(f"{name:<16} {len(p.classes):>4} classes  {p.description}")
+
+
+@palettes.command("show")
+@click.argument("name", metavar="NAME")
+def palettes_show(name):
+    """Print one palette (a built-in name or a file): id, name, color, ignore settings.
+
+    Colors shared by several classes are marked with '*' (to-index decodes them to the
+    first class listed).
+
+    \b
+    $ maskcli palettes show cityscapes
+    $ maskcli palettes show my-palette.yaml
+    """
+    from maskcli.palette import load_palette
+    from maskcli.show import format_palette
+
+    click.echo(format_palette(load_palette(name)))
+
+
+def main(*args, **kwargs):
+    """The console entry point."""
+    return cli(*args, **kwargs)

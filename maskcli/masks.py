@@ -1,0 +1,220 @@
+"""Reading and writing mask files: which library, which mode, atomic writes.
+
+This is the only module that knows OpenCV works in BGR order: every array it returns or takes
+is RGB. PNGs that are not palettized are decoded and all PNGs encoded with OpenCV (the fastest
+here); palettized PNGs and other formats are read with Pillow, since OpenCV cannot return the
+stored indices of a palettized image.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+
+from maskcli.errors import ReadError, WrongKindError
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+DEFAULT_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")
+_PNG_COLOR_TYPES = {0: "grayscale", 2: "RGB", 3: "palettized", 4: "grayscale+alpha", 6: "RGBA"}
+
+# Temporary files this process is writing; a worker told to stop removes them (see runner.py).
+_pending: set[str] = set()
+
+
+@dataclass(frozen=True)
+class Mask:
+    """A decoded mask file.
+
+    ``kind`` is ``"color"`` (``array`` is (H, W, 3) uint8 RGB), ``"palettized"`` (``array`` is
+    the (H, W) uint8 stored indices, ``colors`` the (N, 3) uint8 RGB PLTE) or ``"index"``
+    (``array`` is (H, W) uint8 or uint16). ``mode`` describes the file for messages.
+    """
+
+    kind: str
+    array: np.ndarray
+    mode: str
+    colors: np.ndarray | None = None
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_mask(path: str | os.PathLike) -> Mask:
+    """Read a mask file of any supported kind; raises ReadError or WrongKindError."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise ReadError(f"cannot read: {exc.strerror or exc}") from None
+    if not data:
+        raise ReadError("empty file")
+    if data[:8] == PNG_SIGNATURE and len(data) > 26 and data[25] in (0, 2, 6):
+        return _read_png_cv2(data, _PNG_COLOR_TYPES[data[25]], data[24])
+    return _read_pillow(data)
+
+
+def _read_png_cv2(data: bytes, color_type: str, depth: int) -> Mask:
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise ReadError("not a valid PNG (cannot decode; truncated or corrupt?)")
+    mode = f"{color_type} {depth}-bit"
+    if arr.ndim == 2:
+        return Mask("index", arr, mode)
+    if arr.dtype != np.uint8:
+        raise WrongKindError(f"is a {mode} color image; color masks must be 8 bits per channel")
+    if arr.shape[2] == 4:
+        _check_opaque(arr[..., 3])
+        return Mask("color", cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB), mode)
+    return Mask("color", cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), mode)
+
+
+def _read_pillow(data: bytes) -> Mask:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except UnidentifiedImageError:
+        raise ReadError("not an image file maskcli can read") from None
+    except Exception as exc:  # Pillow raises many types for corrupt data
+        raise ReadError(f"cannot decode image: {exc}") from None
+    mode = img.mode
+    fmt = img.format or "image"
+    if mode == "P":
+        return _palettized(img, fmt)
+    if mode in ("RGB", "RGBX"):
+        return Mask("color", np.asarray(img.convert("RGB")), f"{fmt} RGB")
+    if mode == "RGBA":
+        arr = np.asarray(img)
+        _check_opaque(arr[..., 3])
+        return Mask("color", np.ascontiguousarray(arr[..., :3]), f"{fmt} RGBA")
+    if mode == "L":
+        return Mask("index", np.asarray(img), f"{fmt} grayscale 8-bit")
+    if mode == "LA":
+        arr = np.asarray(img)
+        _check_opaque(arr[..., 1])
+        return Mask("index", np.ascontiguousarray(arr[..., 0]), f"{fmt} grayscale+alpha")
+    if mode == "1":
+        return Mask("index", np.asarray(img).astype(np.uint8), f"{fmt} 1-bit")
+    if mode.startswith("I;16"):
+        return Mask("index", np.asarray(img).astype(np.uint16), f"{fmt} grayscale 16-bit")
+    if mode == "I":
+        arr = np.asarray(img)
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise WrongKindError(
+                f"is a 32-bit integer image with values {arr.min()}..{arr.max()}; "
+                "index masks hold 0..65535"
+            )
+        return Mask("index", arr.astype(np.uint16), f"{fmt} 32-bit integer")
+    raise WrongKindError(f"has image mode {mode!r}, which is not a mask (RGB, palettized or grayscale)")
+
+
+def _palettized(img, fmt: str) -> Mask:
+    indices = np.asarray(img)
+    raw = img.getpalette() or []
+    colors = np.array(raw, dtype=np.uint8).reshape(-1, 3)
+    used_max = int(indices.max()) if indices.size else 0
+    if used_max >= len(colors):
+        raise ReadError(f"pixel index {used_max} is beyond its {len(colors)}-entry palette (PLTE)")
+    transparency = img.info.get("transparency")
+    if transparency is not None:
+        alpha = np.full(256, 255, dtype=np.uint8)
+        if isinstance(transparency, bytes):
+            alpha[: len(transparency)] = np.frombuffer(transparency, np.uint8)[:256]
+        elif isinstance(transparency, int):
+            alpha[transparency] = 0
+        _check_opaque(np.take(alpha, indices))
+    return Mask("palettized", indices, f"{fmt} palettized", colors)
+
+
+def _check_opaque(alpha: np.ndarray) -> None:
+    if alpha.size == 0 or int(alpha.min()) == 255:
+        return
+    clear = int(np.count_nonzero(alpha == 0))
+    partial = int(np.count_nonzero(alpha != 255)) - clear
+    raise WrongKindError(
+        f"has an alpha channel that is not fully opaque ({clear} transparent px, {partial} "
+        "partly transparent px); maskcli cannot tell transparency from a class: "
+        "remove the alpha channel first"
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def encode_index_png(index: np.ndarray) -> bytes:
+    """An (H, W) uint8 or uint16 array as an 8- or 16-bit grayscale PNG."""
+    import cv2
+
+    if index.ndim != 2 or index.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"expected an (H, W) uint8/uint16 array, got {index.shape} {index.dtype}")
+    ok, buf = cv2.imencode(".png", index)
+    if not ok:  # pragma: no cover - OpenCV reports failures by exception in practice
+        raise ValueError("OpenCV could not encode the PNG")
+    return buf.tobytes()
+
+
+def encode_rgb_png(rgb: np.ndarray) -> bytes:
+    """An (H, W, 3) RGB or (H, W, 4) RGBA uint8 array (alpha dropped) as an 8-bit RGB PNG."""
+    import cv2
+
+    if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
+    code = cv2.COLOR_RGB2BGR if rgb.shape[2] == 3 else cv2.COLOR_RGBA2BGR
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, code))
+    if not ok:  # pragma: no cover
+        raise ValueError("OpenCV could not encode the PNG")
+    return buf.tobytes()
+
+
+def write_index_mask(path: str | os.PathLike, index: np.ndarray) -> None:
+    """Write an index mask as an 8-bit (uint8) or 16-bit (uint16) grayscale PNG, atomically."""
+    atomic_write(path, encode_index_png(index))
+
+
+def write_rgb_mask(path: str | os.PathLike, rgb: np.ndarray) -> None:
+    """Write an RGB (or RGBA, alpha dropped) uint8 array as an 8-bit RGB PNG, atomically."""
+    atomic_write(path, encode_rgb_png(rgb))
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a temporary file in the same folder, then
+    a rename. The file gets the permissions a new file gets (umask applies), like ``cp``."""
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    folder = folder or "."
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot create folder {folder}: {exc.strerror}") from None
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    _pending.add(tmp)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    finally:
+        _pending.discard(tmp)
+
+
+def discard_temp_files() -> None:
+    """Remove the temporary files this process is writing (called when a worker is stopped)."""
+    for tmp in list(_pending):
+        _remove(tmp)
+
+
+def _remove(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass

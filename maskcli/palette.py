@@ -1,0 +1,360 @@
+"""Palettes: the frozen Palette value, YAML loading and validation, built-ins by name.
+
+A palette maps class ids to RGB colors. Colors are RGB everywhere in maskcli; nothing here
+knows about OpenCV's BGR order. This module does not import NumPy: the lookup tables built
+from a palette live in ``convert.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from maskcli.errors import PaletteError
+
+RGB = tuple[int, int, int]
+
+MAX_ID = 65535
+DEFAULT_IGNORE_INDEX = 255
+_CLASS_KEYS = {"id", "name", "color", "also", "pixels", "files"}
+_REQUIRED_CLASS_KEYS = ("name", "color")
+_TOP_KEYS = {"name", "description", "source", "ignore_index", "ignore_colors", "classes"}
+_HEX = re.compile(r"#([0-9a-fA-F]{6})")
+_FILE_SUFFIX = re.compile(r"\.[A-Za-z0-9]+$")
+
+
+@dataclass(frozen=True)
+class PaletteClass:
+    """One class: its id, name, the color to-rgb writes, and extra colors to-index accepts."""
+
+    id: int
+    name: str
+    color: RGB
+    also: tuple[RGB, ...] = ()
+    pixels: int | None = None
+    files: int | None = None
+
+
+@dataclass(frozen=True)
+class Palette:
+    """A validated palette. Build one with :func:`load_palette` or :meth:`Palette.from_dict`."""
+
+    name: str
+    classes: tuple[PaletteClass, ...]
+    ignore_index: int = DEFAULT_IGNORE_INDEX
+    ignore_colors: tuple[RGB, ...] = ()
+    description: str = ""
+    source: str = ""
+    path: str = field(default="", compare=False)
+    builtin: bool = field(default=False, compare=False)
+
+    @property
+    def max_value(self) -> int:
+        """The largest value an index mask of this palette can hold."""
+        return max(max(c.id for c in self.classes), self.ignore_index)
+
+    @property
+    def bits(self) -> int:
+        """8 when every id and the ignore index fit in a byte, else 16."""
+        return 8 if self.max_value <= 255 else 16
+
+    @property
+    def ignore_color(self) -> RGB:
+        """The color to-rgb writes for the ignore index (the first ignore color, else black)."""
+        return self.ignore_colors[0] if self.ignore_colors else (0, 0, 0)
+
+    def decode_pairs(self) -> list[tuple[RGB, int]]:
+        """(color, value) pairs for to-index, the first occurrence of a color winning."""
+        seen: dict[RGB, int] = {}
+        for c in self.classes:
+            for color in (c.color, *c.also):
+                seen.setdefault(color, c.id)
+        for color in self.ignore_colors:
+            seen.setdefault(color, self.ignore_index)
+        return list(seen.items())
+
+    def encode_pairs(self) -> list[tuple[int, RGB]]:
+        """(value, color) pairs for to-rgb: each class's color, and the ignore color."""
+        return [(c.id, c.color) for c in self.classes] + [(self.ignore_index, self.ignore_color)]
+
+    def shared_colors(self) -> dict[RGB, list[PaletteClass]]:
+        """Colors that more than one class claims (to-index decodes them to the first)."""
+        owners: dict[RGB, list[PaletteClass]] = {}
+        for c in self.classes:
+            for color in (c.color, *c.also):
+                owners.setdefault(color, []).append(c)
+        return {color: cs for color, cs in owners.items() if len(cs) > 1}
+
+    def shared_colors_message(self) -> str | None:
+        """One line naming the shared colors and their classes, or None when there are none."""
+        shared = self.shared_colors()
+        if not shared:
+            return None
+        parts = [
+            f"{format_color(color)} -> {', '.join(f'{c.id} {c.name!r}' for c in cs)}"
+            for color, cs in shared.items()
+        ]
+        where = self.path or self.name
+        return (
+            f"{where}: {len(shared)} color(s) shared by several classes; to-index decodes each "
+            f"to the first listed: " + "; ".join(parts)
+        )
+
+    @classmethod
+    def from_dict(cls, data, where: str = "<palette>") -> Palette:
+        """Validate a palette given as plain data (what the YAML file holds)."""
+        return _validate(data, where)
+
+
+def format_color(color: RGB) -> str:
+    return "({}, {}, {})".format(*color)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _fail(where: str, message: str):
+    raise PaletteError(f"{where}: {message}")
+
+
+def _parse_color(value, where: str) -> RGB:
+    if isinstance(value, str):
+        m = _HEX.fullmatch(value.strip())
+        if not m:
+            _fail(where, f"color {value!r} is not '#rrggbb' or [r, g, b]")
+        h = m.group(1)
+        return (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16))
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        _fail(where, f"color {value!r} is not '#rrggbb' or [r, g, b]")
+    for ch in value:
+        if isinstance(ch, bool) or not isinstance(ch, int):
+            _fail(where, f"color channel {ch!r} is not an integer")
+        if not 0 <= ch <= 255:
+            _fail(where, f"color channel {ch} is outside 0..255")
+    return (value[0], value[1], value[2])
+
+
+def _parse_int(value, what: str, lo: int, hi: int, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(where, f"{what} {value!r} is not an integer")
+    if not lo <= value <= hi:
+        _fail(where, f"{what} {value} is outside {lo}..{hi}")
+    return value
+
+
+def _parse_class(entry, position: int, where: str) -> PaletteClass:
+    label = f"classes[{position}]"
+    if not isinstance(entry, dict):
+        _fail(where, f"{label} is not a mapping with id, name and color")
+    if isinstance(entry.get("name"), str):
+        label += f" ({entry['name']!r})"
+    here = f"{where}: {label}"
+    unknown = sorted(set(map(str, entry)) - _CLASS_KEYS)
+    if unknown:
+        _fail(here, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_CLASS_KEYS))})")
+    for key in _REQUIRED_CLASS_KEYS:
+        if key not in entry:
+            _fail(here, f"missing key {key!r}")
+    name = entry["name"]
+    if not isinstance(name, str) or not name.strip():
+        _fail(here, f"name {name!r} is not a non-empty string")
+    cid = _parse_int(entry.get("id", position), "id", 0, MAX_ID, here)
+    color = _parse_color(entry["color"], here)
+    also_raw = entry.get("also", []) or []
+    if not isinstance(also_raw, list):
+        _fail(here, "also must be a list of colors")
+    also = tuple(_parse_color(c, here) for c in also_raw)
+    seen = {color}
+    for c in also:
+        if c in seen:
+            _fail(here, f"color {format_color(c)} is listed twice")
+        seen.add(c)
+    counts = {}
+    for key in ("pixels", "files"):
+        if entry.get(key) is not None:
+            counts[key] = _parse_int(entry[key], key, 0, 2**63 - 1, here)
+    return PaletteClass(cid, name, color, also, **counts)
+
+
+def _validate(data, where: str) -> Palette:
+    if not isinstance(data, dict):
+        _fail(where, "a palette is a mapping with a 'classes' list")
+    unknown = sorted(set(map(str, data)) - _TOP_KEYS)
+    if unknown:
+        _fail(where, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_TOP_KEYS))})")
+    if "classes" not in data:
+        _fail(where, "missing key 'classes'")
+    raw = data["classes"]
+    if not isinstance(raw, list) or not raw:
+        _fail(where, "'classes' must be a non-empty list")
+    ignore_index = _parse_int(
+        data.get("ignore_index", DEFAULT_IGNORE_INDEX), "ignore_index", 0, MAX_ID, where
+    )
+    ignore_raw = data.get("ignore_colors", []) or []
+    if not isinstance(ignore_raw, list):
+        _fail(where, "ignore_colors must be a list of colors")
+    ignore_colors = tuple(_parse_color(c, f"{where}: ignore_colors") for c in ignore_raw)
+    if len(set(ignore_colors)) != len(ignore_colors):
+        _fail(where, "ignore_colors lists a color twice")
+
+    classes = tuple(_parse_class(entry, i, where) for i, entry in enumerate(raw))
+    by_id: dict[int, PaletteClass] = {}
+    for i, c in enumerate(classes):
+        if c.id == ignore_index:
+            _fail(where, f"classes[{i}] ({c.name!r}): id {c.id} is the ignore_index")
+        if c.id in by_id:
+            _fail(where, f"classes[{i}] ({c.name!r}): id {c.id} is already used by {by_id[c.id].name!r}")
+        by_id[c.id] = c
+    class_colors = {color: c for c in classes for color in (c.color, *c.also)}
+    for color in ignore_colors:
+        if color in class_colors:
+            _fail(
+                where,
+                f"ignore color {format_color(color)} is also the color of class "
+                f"{class_colors[color].id} {class_colors[color].name!r}",
+            )
+    name = data.get("name", Path(where).stem)
+    return Palette(
+        name=str(name),
+        classes=classes,
+        ignore_index=ignore_index,
+        ignore_colors=ignore_colors,
+        description=str(data.get("description", "") or "").strip(),
+        source=str(data.get("source", "") or "").strip(),
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _yaml_loader():
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class StrictLoader(base):  # a safe loader that refuses duplicate keys (a probable typo)
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        keys = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            keys.add(key)
+        return base.construct_mapping(loader, node, deep=deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return yaml, StrictLoader
+
+
+def parse_palette_text(text: str, where: str) -> Palette:
+    yaml, loader = _yaml_loader()
+    try:
+        data = yaml.load(text, Loader=loader)  # a SafeLoader subclass: no object construction
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise PaletteError(f"{where}: not valid YAML: {problem}{at}") from None
+    return _validate(data, where)
+
+
+def builtin_dir() -> Path:
+    """Where the built-in palettes are: inside the installed package, or the source tree."""
+    here = Path(__file__).resolve().parent
+    installed = here / "palettes"
+    return installed if installed.is_dir() else here.parent / "palettes"
+
+
+def builtin_palettes() -> dict[str, Path]:
+    """Built-in palette names mapped to their YAML files, sorted by name."""
+    folder = builtin_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def is_file_spec(value: str) -> bool:
+    """A -p value is a file when it contains a path separator or ends in an extension."""
+    return "/" in value or os.sep in value or bool(_FILE_SUFFIX.search(value))
+
+
+def load_palette(name_or_path: str | os.PathLike) -> Palette:
+    """Load a built-in palette by name, or a palette YAML file by path."""
+    spec = os.fspath(name_or_path)
+    if isinstance(name_or_path, Path) or is_file_spec(spec):
+        return _load_file(Path(spec), builtin=False)
+    builtins = builtin_palettes()
+    if spec not in builtins:
+        raise PaletteError(
+            f"unknown palette {spec!r}: built-ins are {', '.join(builtins) or '(none)'}; "
+            "a file name needs a '/' or an extension"
+        )
+    return _load_file(builtins[spec], builtin=True)
+
+
+def _load_file(path: Path, builtin: bool) -> Palette:
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PaletteError(f"{where}: no such palette file") from None
+    except UnicodeDecodeError:
+        raise PaletteError(f"{where}: not a text file (not valid UTF-8)") from None
+    except OSError as exc:
+        raise PaletteError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    palette = parse_palette_text(text, where)
+    if builtin:
+        where = path.stem
+    return _replace(palette, path=where, builtin=builtin)
+
+
+def _replace(palette: Palette, **changes) -> Palette:
+    from dataclasses import replace
+
+    return replace(palette, **changes)
+
+
+# --------------------------------------------------------------------------- writing
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]*")
+_YAML_WORDS = {"yes", "no", "true", "false", "on", "off", "null", "y", "n", "~"}
+
+
+def _yaml_str(text: str) -> str:
+    import json
+
+    if _PLAIN_NAME.fullmatch(text) and text.lower() not in _YAML_WORDS and text == text.strip():
+        return text
+    return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
+
+
+def palette_to_yaml(palette: Palette, header: str = "") -> str:
+    """Write a palette as maskcli YAML, one class a line."""
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    lines.append(f"name: {_yaml_str(palette.name)}")
+    if palette.description:
+        lines.append(f"description: {_yaml_str(palette.description)}")
+    if palette.source:
+        lines.append(f"source: {_yaml_str(palette.source)}")
+    lines.append(f"ignore_index: {palette.ignore_index}")
+    if palette.ignore_colors:
+        lines.append(f"ignore_colors: [{', '.join(_color_yaml(c) for c in palette.ignore_colors)}]")
+    lines.append("classes:")
+    for c in palette.classes:
+        fields = [f"id: {c.id}", f"name: {_yaml_str(c.name)}", f"color: {_color_yaml(c.color)}"]
+        if c.also:
+            fields.append(f"also: [{', '.join(_color_yaml(a) for a in c.also)}]")
+        if c.pixels is not None:
+            fields.append(f"pixels: {c.pixels}")
+        if c.files is not None:
+            fields.append(f"files: {c.files}")
+        lines.append(f"  - {{{', '.join(fields)}}}")
+    return "\n".join(lines) + "\n"
+
+
+def _color_yaml(color: RGB) -> str:
+    return "[{}, {}, {}]".format(*color)

@@ -1,0 +1,215 @@
+"""The only place that knows about worker processes, signals and progress bars.
+
+``run(fn, items, ...)`` calls ``fn(item, *args)`` for every item, in-process or in a pool of
+worker processes, and hands each result to ``on_result`` in the parent, in item order, so runs
+are deterministic whatever the number of workers. Items are sent to the workers in batches
+(fewer round trips for small files); the run's arguments are sent to each worker once.
+
+Ctrl-C (SIGINT) and SIGTERM: workers ignore SIGINT; the parent stops the pool, each worker
+removes the temporary file it was writing and exits, and ``run`` raises :class:`Interrupted`
+(exit status 128 + signal number).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+from collections import deque
+from contextlib import contextmanager
+
+LOST = "the worker process converting it died (killed, or out of memory?)"
+
+
+class Interrupted(Exception):
+    """The run was stopped by a signal; ``exit_code`` is 128 + its number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity), not all the machine has."""
+    if hasattr(os, "process_cpu_count"):
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def batch_size(n_items: int, workers: int) -> int:
+    """Items per task: about 8 tasks per worker, at most 32 items a task."""
+    return max(1, min(32, n_items // (workers * 8)))
+
+
+# --------------------------------------------------------------------------- workers
+
+_task = None
+
+
+def _worker_init(fn, args) -> None:
+    global _task
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
+    signal.signal(signal.SIGTERM, _worker_stop)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)  # one worker per core already; OpenCV threads would compete
+    except ImportError:  # pragma: no cover
+        pass
+    _task = (fn, args)
+
+
+def _worker_stop(signum, frame) -> None:
+    from maskcli.masks import discard_temp_files
+
+    discard_temp_files()
+    os._exit(128 + signum)
+
+
+def _run_batch(batch):
+    fn, args = _task
+    return [fn(item, *args) for item in batch]
+
+
+def _pool_context():
+    # forkserver: workers are not forked from a parent that runs threads (tqdm, the pool's
+    # manager thread), and start faster than with spawn. Elsewhere the platform's default.
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["maskcli.tasks", "maskcli.convert", "maskcli.masks"])
+        return ctx
+    return multiprocessing.get_context()
+
+
+# --------------------------------------------------------------------------- running
+
+
+@contextmanager
+def _signals_raise_interrupted():
+    def on_term(signum, frame):
+        raise Interrupted(signum)
+
+    try:
+        old = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(signal.SIGINT) from None
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST) -> None:
+    """Call ``fn(item, *args)`` for each item and ``on_result(item, result)`` in item order.
+
+    ``jobs == 1`` (or a single item) runs in this process. A worker process that dies makes
+    ``lost_result`` the result of every item it may have held, and the run goes on with a new
+    pool. Raises :class:`Interrupted` on SIGINT or SIGTERM.
+    """
+    items = list(items)
+    with _signals_raise_interrupted():
+        if jobs <= 1 or len(items) <= 1:
+            for item in items:
+                on_result(item, fn(item, *args))
+            return
+        _run_pool(fn, items, args, min(jobs, len(items)), on_result, lost_result)
+
+
+def _run_pool(fn, items, args, workers, on_result, lost_result) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    size = batch_size(len(items), workers)
+    starts = iter(range(0, len(items), size))
+    inflight: deque = deque()
+
+    def new_pool():
+        return ProcessPoolExecutor(
+            workers, mp_context=_pool_context(), initializer=_worker_init, initargs=(fn, args)
+        )
+
+    def fill(pool) -> None:
+        while len(inflight) < 2 * workers:
+            start = next(starts, None)
+            if start is None:
+                return
+            batch = items[start : start + size]
+            inflight.append((batch, pool.submit(_run_batch, batch)))
+
+    pool = new_pool()
+    try:
+        fill(pool)
+        while inflight:
+            batch, future = inflight.popleft()
+            try:
+                results = future.result()
+            except BrokenProcessPool:
+                lost = [batch] + [b for b, _ in inflight]
+                inflight.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                for b in lost:
+                    for item in b:
+                        on_result(item, lost_result)
+                pool = new_pool()
+                fill(pool)
+                continue
+            for item, result in zip(batch, results):
+                on_result(item, result)
+            fill(pool)
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop_pool(pool) -> None:
+    """Stop every worker now; each removes its temporary file before it exits."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(timeout=5)
+        if p.is_alive():  # pragma: no cover - a worker stuck in C code
+            p.kill()
+            p.join(timeout=5)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """A tqdm bar on stderr (off when stderr is not a terminal or when quiet); ``write``
+    prints a message line without breaking the bar."""
+
+    def __init__(self, total: int, desc: str, enabled: bool):
+        self._bar = None
+        if enabled and total > 1 and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            tqdm.monitor_interval = 0  # no monitor thread
+            self._bar = tqdm(total=total, desc=desc, unit="file", file=sys.stderr, leave=False)
+
+    def update(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def write(self, message: str) -> None:
+        if self._bar is not None:
+            self._bar.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
