@@ -12,6 +12,7 @@ import io
 import os
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -57,9 +58,19 @@ def read_mask(path: str | os.PathLike) -> Mask:
     return _read_pillow(data)
 
 
-def _read_png_cv2(data: bytes, color_type: str, depth: int) -> Mask:
+@lru_cache(maxsize=None)
+def _cv2():
     import cv2
 
+    try:  # a truncated file is reported by us, once; OpenCV would also log a warning
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # pragma: no cover - older OpenCV builds
+        pass
+    return cv2
+
+
+def _read_png_cv2(data: bytes, color_type: str, depth: int) -> Mask:
+    cv2 = _cv2()
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise ReadError("not a valid PNG (cannot decode; truncated or corrupt?)")
@@ -100,8 +111,8 @@ def _read_pillow(data: bytes) -> Mask:
         arr = np.asarray(img)
         _check_opaque(arr[..., 1])
         return Mask("index", np.ascontiguousarray(arr[..., 0]), f"{fmt} grayscale+alpha")
-    if mode == "1":
-        return Mask("index", np.asarray(img).astype(np.uint8), f"{fmt} 1-bit")
+    if mode == "1":  # 0 and 255, as OpenCV and the PNG spec scale 1-bit samples
+        return Mask("index", np.asarray(img.convert("L")), f"{fmt} 1-bit")
     if mode.startswith("I;16"):
         return Mask("index", np.asarray(img).astype(np.uint16), f"{fmt} grayscale 16-bit")
     if mode == "I":
@@ -150,7 +161,7 @@ def _check_opaque(alpha: np.ndarray) -> None:
 
 def encode_index_png(index: np.ndarray) -> bytes:
     """An (H, W) uint8 or uint16 array as an 8- or 16-bit grayscale PNG."""
-    import cv2
+    cv2 = _cv2()
 
     if index.ndim != 2 or index.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected an (H, W) uint8/uint16 array, got {index.shape} {index.dtype}")
@@ -162,7 +173,7 @@ def encode_index_png(index: np.ndarray) -> bytes:
 
 def encode_rgb_png(rgb: np.ndarray) -> bytes:
     """An (H, W, 3) RGB or (H, W, 4) RGBA uint8 array (alpha dropped) as an 8-bit RGB PNG."""
-    import cv2
+    cv2 = _cv2()
 
     if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")

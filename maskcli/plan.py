@@ -114,6 +114,7 @@ def check_collisions(jobs) -> None:
     """Stop before any work when two inputs map to one output or an output is an input."""
     sources = {os.path.normcase(os.path.abspath(src)): src for src, _ in jobs}
     by_output: dict[str, list[str]] = {}
+    shown_as: dict[str, str] = {}
     for src, dst in jobs:
         key = os.path.normcase(os.path.abspath(dst))
         if key in sources:
@@ -121,7 +122,8 @@ def check_collisions(jobs) -> None:
                 f"{dst}: the output would overwrite the input {sources[key]}; choose another -o"
             )
         by_output.setdefault(key, []).append(src)
-    clashes = [(key, srcs) for key, srcs in by_output.items() if len(srcs) > 1]
+        shown_as.setdefault(key, dst)
+    clashes = [(shown_as[key], srcs) for key, srcs in by_output.items() if len(srcs) > 1]
     if clashes:
         shown = "; ".join(f"{' and '.join(srcs)} -> {key}" for key, srcs in clashes[:5])
         more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
