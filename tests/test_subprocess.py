@@ -42,3 +42,55 @@ def test_pool_output_is_byte_identical_to_in_process(tmp_path):
     assert back.returncode == 0, back.stderr
     for rel in files1:
         assert (tmp_path / "rgb" / rel).read_bytes() != b""
+
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def _big_tree(root, n=48):
+    rng = np.random.default_rng(11)
+    colors = np.array([[128, 64, 128], [70, 70, 70], [0, 0, 142], [107, 142, 35]], np.uint8)
+    expected = {}
+    for i in range(n):
+        blocks = rng.integers(0, len(colors), (32, 64))
+        rgb = colors[np.kron(blocks, np.ones((24, 24), int))]  # 768 x 1536
+        write_png(root / f"{i:03d}.png", rgb)
+        expected[f"{i:03d}.png"] = blocks
+    return expected
+
+
+@pytest.mark.parametrize("sig, status, group", [(signal.SIGINT, 130, True), (signal.SIGINT, 130, False), (signal.SIGTERM, 143, False)])
+def test_interrupting_a_parallel_run_stops_promptly_and_leaves_no_partial_files(tmp_path, sig, status, group):
+    expected = _big_tree(tmp_path / "m")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "maskcli", "to-index", str(tmp_path / "m"), "-o", str(out), "-p", "cityscapes", "-j", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):
+        assert proc.poll() is None and time.monotonic() < deadline, "no output appeared"
+        time.sleep(0.01)
+    sent = time.monotonic()
+    if group:
+        os.killpg(proc.pid, sig)  # what a terminal's Ctrl-C does: the whole process group
+    else:
+        proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 3, "workers did not stop promptly"
+    assert proc.returncode == status, stderr
+    assert f"interrupted by {signal.Signals(sig).name} after" in stderr
+    assert "Traceback" not in stderr
+    left = sorted(os.listdir(out))
+    assert all(name.endswith(".png") and not name.startswith(".") for name in left), left
+    assert 0 < len(left) < len(expected)
+    train_ids = {0: 0, 1: 2, 2: 13, 3: 8}
+    for name in left:
+        index = np.asarray(Image.open(out / name))
+        blocks = expected[name]
+        np.testing.assert_array_equal(index[::24, ::24], np.vectorize(train_ids.get)(blocks))
