@@ -5,31 +5,141 @@ The glue between the CLI and the parts: it knows the order of the steps, not how
 
 from __future__ import annotations
 
-from maskcli import runner, tasks
-from maskcli.plan import make_plan
-from maskcli.report import Report
+import os
+import sys
+from dataclasses import dataclass, field
+
+from maskcli import __version__, runner, tasks
+from maskcli.errors import UsageError
+from maskcli.plan import Selection, is_up_to_date, make_plan, read_file_list
+from maskcli.report import EXIT_FAILED, EXIT_OK, Report
+
+LOSSY_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")
 
 
-def convert_tree(inputs, output, settings: tasks.Settings, jobs: int, quiet: bool = False) -> int:
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a batch: everything that is not about converting one file."""
+
+    jobs: int = 1
+    quiet: bool = False
+    verbose: bool = False
+    update: bool = False
+    dry_run: bool = False
+    report: str | None = None
+    selection: Selection = Selection()
+    rename: tuple[tuple[str, str], ...] = ()
+    files_from: str | None = None
+    recorded: dict = field(default_factory=dict)  # the options as given, for the JSON report
+
+
+def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> int:
     """Convert every mask under ``inputs`` into ``output``; returns the exit status."""
-    plan = make_plan(inputs, output)
-    progress = runner.Progress(len(plan.jobs), settings.command, enabled=not quiet)
-    report = Report(settings.command, len(plan.jobs), progress.write, quiet)
-    if settings.command == "to-index" and not settings.palette.builtin:
-        shared = settings.palette.shared_colors_message()
-        if shared:
-            report.warn(shared)
+    inputs = list(inputs)
+    if inputs == ["-"] or output == "-":
+        if inputs != ["-"] or output != "-":
+            raise UsageError("'-' (stdin/stdout) works as the single input together with -o -")
+        return convert_stream(settings, run)
+    if run.files_from:
+        inputs += read_file_list(run.files_from)
+    if not inputs:
+        raise UsageError("no inputs: give INPUT... or --files-from")
+    plan = make_plan(inputs, output, run.selection, run.rename)
+    palette_ns = _palette_mtime_ns(settings)
+    todo, current = [], []
+    for job in plan.jobs:
+        (current if run.update and is_up_to_date(*job, palette_ns) else todo).append(job)
 
-    def on_result(item, error):
-        report.done(item[0], error)
+    if run.dry_run:
+        up_to_date = set(current)
+        for path, reason in plan.problems:
+            print(f"error: {path}: {reason}", file=sys.stderr)
+        for job in plan.jobs:
+            print(f"{job[0]}: up to date ({job[1]})" if job in up_to_date else f"{job[0]} -> {job[1]}")
+        return EXIT_OK
+
+    progress = runner.Progress(len(todo), settings.command, enabled=not run.quiet)
+    report = Report(settings.command, len(plan.jobs), progress.write, run.quiet, run.verbose,
+                    keep_files=run.report is not None)
+    _warn_before(settings, run, plan, todo, report)
+    for path, reason in plan.problems:
+        report.done(path, None, reason)
+    for src, dst in current:
+        report.up_to_date(src, dst)
+
+    def on_result(item, outcome):
+        error, info = outcome
+        report.done(item[0], item[1], error, info)
         progress.update()
 
+    interrupted = None
     try:
-        runner.run(tasks.safe_convert, plan.jobs, args=(settings,), jobs=jobs, on_result=on_result)
+        runner.run(tasks.safe_convert, todo, args=(settings,), jobs=run.jobs, on_result=on_result,
+                   lost_result=(runner.LOST, None))
     except runner.Interrupted as stop:
-        progress.close()
-        report.finish(interrupted=str(stop))
-        return stop.exit_code
+        interrupted = stop
     progress.close()
-    report.finish()
-    return report.exit_code
+    report.finish(interrupted=str(interrupted) if interrupted else None)
+    _write_report(report, run, interrupted)
+    return interrupted.exit_code if interrupted else report.exit_code
+
+
+def _palette_mtime_ns(settings: tasks.Settings) -> int:
+    """When the palette last changed: its file's mtime (a built-in's file is rewritten whenever
+    maskcli is installed or upgraded)."""
+    palette = settings.palette
+    if palette is None or not palette.file:
+        return 0
+    try:
+        return os.stat(palette.file).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _warn_before(settings, run: RunOptions, plan, todo, report: Report) -> None:
+    palette = settings.palette
+    if settings.command == "to-index" and palette is not None and not palette.builtin:
+        shared = palette.shared_colors_message()
+        if shared:
+            report.warn(shared)
+    if settings.command == "to-index" and settings.unknown != "nearest":
+        lossy = [src for src, _ in todo if src.lower().endswith(LOSSY_EXTENSIONS)]
+        if lossy:
+            report.warn(
+                f"{len(lossy)} input(s) are in a lossy format (first: {lossy[0]}): their colors are "
+                "probably off near edges; consider --unknown nearest --max-distance D"
+            )
+    for src in plan.kept_names:
+        report.info(f"{src}: no --rename rule matches its name; it keeps its name")
+
+
+def _write_report(report: Report, run: RunOptions, interrupted) -> None:
+    if run.report is None:
+        return
+    text = report.to_json(__version__, run.recorded, str(interrupted) if interrupted else None)
+    if run.report == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from maskcli.masks import atomic_write
+
+    try:
+        atomic_write(run.report, text.encode("utf-8"))
+    except OSError as exc:
+        report.done(run.report, None, f"cannot write the report: {exc.strerror or exc}")
+
+
+def convert_stream(settings: tasks.Settings, run: RunOptions) -> int:
+    """'-' as input and output: one PNG from stdin to stdout."""
+    from maskcli.errors import MaskError
+    from maskcli.masks import decode_mask
+
+    report = Report(settings.command, 1, lambda m: print(m, file=sys.stderr), quiet=True)
+    try:
+        data, info = tasks.convert_mask(decode_mask(sys.stdin.buffer.read()), settings)
+    except MaskError as exc:
+        report.done("-", "-", str(exc))
+        return EXIT_FAILED
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+    return EXIT_OK

@@ -12,7 +12,14 @@ import click
 
 from maskcli import __version__
 from maskcli.errors import MaskcliError, PaletteError, UsageError
-from maskcli.options import batch_options, inputs_argument, jobs_option, output_option, quiet_option
+from maskcli.options import (
+    EMBEDDED,
+    batch_options,
+    inputs_argument,
+    jobs_option,
+    output_option,
+    quiet_option,
+)
 
 
 class _UsageProblem(click.ClickException):
@@ -47,16 +54,61 @@ def cli():
     """
 
 
+def _recorded(params: dict) -> dict:
+    """The options of a run as the JSON report records them."""
+    out = {}
+    for key, value in params.items():
+        if key == "palette":
+            value = value if isinstance(value, str) else (value.path or value.name)
+        elif key == "rename":
+            value = [f"{old}:{new}" for old, new in value]
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[key] = value
+    return out
+
+
+def _run_options(params: dict):
+    from maskcli.batch import RunOptions
+    from maskcli.plan import Selection
+
+    return RunOptions(
+        jobs=params["jobs"],
+        quiet=params["quiet"],
+        verbose=params["verbose"],
+        update=params["update"],
+        dry_run=params["dry_run"],
+        report=params["report"],
+        selection=Selection(include=tuple(params["include"]), exclude=tuple(params["exclude"])),
+        rename=params["rename"],
+        files_from=params["files_from"],
+        recorded=_recorded(params),
+    )
+
+
 @cli.command("to-index")
-@batch_options
+@batch_options(allow_embedded=True)
 @click.option(
     "--unknown",
-    type=click.Choice(["error", "ignore"]),
+    type=click.Choice(["error", "ignore", "nearest"]),
     default="error",
     show_default=True,
-    help="Colors not in the palette: fail the file and list them, or write the ignore index.",
+    help="Colors not in the palette: fail the file and list them; write the ignore index; or "
+    "snap them to the nearest palette color within --max-distance.",
 )
-def to_index(inputs, output, palette, jobs, quiet, unknown):
+@click.option("--max-distance", type=click.FloatRange(min=0), metavar="D",
+              help="With --unknown nearest: the largest RGB (Euclidean) distance a color may be snapped across.")
+@click.option("--beyond", type=click.Choice(["error", "ignore"]), default=None,
+              help="With --unknown nearest: colors farther than D fail the file (error, the default) "
+              "or become the ignore index.")
+@click.option("--alpha", type=click.Choice(["error", "ignore"]), default="error", show_default=True,
+              help="Fully transparent pixels (alpha 0): fail the file, or write the ignore index. "
+              "Partial transparency is always an error.")
+@click.option("--format", "fmt", type=click.Choice(["gray", "indexed"]), default="gray", show_default=True,
+              help="gray: 8/16-bit grayscale PNG. indexed: palettized PNG with the palette's colors "
+              "embedded (ids up to 255).")
+@click.pass_context
+def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha, fmt, **_):
     """Convert color masks (RGB, RGBA, palettized) to class-index masks.
 
     Writes 8-bit grayscale PNGs, or 16-bit when a class id or the ignore index is above 255.
@@ -66,18 +118,39 @@ def to_index(inputs, output, palette, jobs, quiet, unknown):
     \b
     $ maskcli to-index gtFine_color/ -o gtFine_trainIds/ -p cityscapes
     $ maskcli to-index train/ val/ -o labels/ -p my-palette.yaml --unknown ignore
+    $ maskcli to-index resized/ -o labels/ -p cityscapes --unknown nearest --max-distance 30
+    $ maskcli to-index SegmentationClass/ -o plain/ -p embedded
     $ maskcli to-index a.png -o a_index.png -p pascal-voc
     """
     from maskcli.batch import convert_tree
     from maskcli.tasks import Settings
 
-    settings = Settings("to-index", palette, unknown)
-    sys.exit(convert_tree(inputs, output, settings, jobs, quiet))
+    if unknown == "nearest" and max_distance is None:
+        raise _UsageProblem("--unknown nearest needs --max-distance D (the largest distance to snap across)")
+    if unknown != "nearest" and (max_distance is not None or beyond is not None):
+        raise _UsageProblem("--max-distance and --beyond go with --unknown nearest")
+    if fmt == "indexed" and palette != EMBEDDED and palette.bits > 8:
+        raise _UsageProblem(
+            f"--format indexed holds ids 0..255, but palette {palette.path or palette.name} "
+            f"uses values up to {palette.max_value}: use --format gray (16-bit)"
+        )
+    settings = Settings(
+        "to-index",
+        None if palette == EMBEDDED else palette,
+        unknown=unknown,
+        max_distance=max_distance,
+        beyond=beyond or "error",
+        alpha=alpha,
+        format=fmt,
+        verbose=ctx.params["verbose"],
+    )
+    sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params)))
 
 
 @cli.command("to-rgb")
-@batch_options
-def to_rgb(inputs, output, palette, jobs, quiet):
+@batch_options()
+@click.pass_context
+def to_rgb(ctx, inputs, output, palette, **_):
     """Convert class-index masks (8/16-bit grayscale, palettized) to RGB color masks.
 
     Each class id becomes its class's color, the ignore index the palette's first ignore color
@@ -90,7 +163,7 @@ def to_rgb(inputs, output, palette, jobs, quiet):
     from maskcli.batch import convert_tree
     from maskcli.tasks import Settings
 
-    sys.exit(convert_tree(inputs, output, Settings("to-rgb", palette), jobs, quiet))
+    sys.exit(convert_tree(inputs, output, Settings("to-rgb", palette), _run_options(ctx.params)))
 
 
 @cli.command("extract-palette")
@@ -110,9 +183,11 @@ def to_rgb(inputs, output, palette, jobs, quiet):
     show_default=True,
     help="Stop with an error when the inputs hold more colors (photos or lossy masks).",
 )
+@click.option("--alpha", type=click.Choice(["error", "ignore"]), default="error", show_default=True,
+              help="Fully transparent pixels: fail the file, or leave them out of the counts.")
 @jobs_option
 @quiet_option
-def extract_palette(inputs, output, order, max_colors, jobs, quiet):
+def extract_palette(inputs, output, order, max_colors, alpha, jobs, quiet):
     """Find the colors in sample color masks and write a palette to start from.
 
     Every distinct color becomes a class with its pixel and file counts and a placeholder
@@ -128,7 +203,9 @@ def extract_palette(inputs, output, order, max_colors, jobs, quiet):
     from maskcli.palette import palette_to_yaml
 
     try:
-        colors, report = extract.scan_colors(inputs, jobs, max_colors, quiet)
+        if not inputs:
+            raise _UsageProblem("no inputs: give INPUT...")
+        colors, report = extract.scan_colors(inputs, jobs, max_colors, quiet, alpha)
     except extract.TooManyColors as exc:
         raise click.ClickException(str(exc)) from None
     if report.failed:
@@ -169,9 +246,11 @@ def palettes_list():
     """List the built-in palettes: name, class count, description."""
     from maskcli.palette import builtin_palettes, load_palette
 
-    for name in builtin_palettes():
+    names = list(builtin_palettes())
+    width = max(map(len, names), default=0)
+    for name in names:
         p = load_palette(name)
-        click.echo(f"{name:<16} {len(p.classes):>4} classes  {p.description}")
+        click.echo(f"{name:<{width}}  {len(p.classes):>4} classes  {p.description}")
 
 
 @palettes.command("show")

@@ -8,6 +8,7 @@ number of classes. The tables are built once per palette and process and cached.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from maskcli.errors import UnknownColorsError, UnknownIndicesError
 from maskcli.palette import Palette
 
-UNKNOWN_POLICIES = ("error", "ignore")
+UNKNOWN_POLICIES = ("error", "ignore", "nearest")
 MAX_LISTED = 10
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
@@ -55,78 +56,185 @@ def index_dtype(palette: Palette) -> np.dtype:
     return np.dtype(np.uint8 if palette.bits == 8 else np.uint16)
 
 
+@dataclass(frozen=True)
+class UnknownPolicy:
+    """What to do with colors a palette does not know.
+
+    ``mode``: ``"error"`` (raise), ``"ignore"`` (write the ignore index) or ``"nearest"`` (take
+    the value of the nearest palette color, Euclidean in RGB, when it is at most
+    ``max_distance`` away; colors farther away raise when ``beyond == "error"`` or become the
+    ignore index when ``beyond == "ignore"``). Ties go to the palette color listed first
+    (classes in file order, each class's ``color`` before its ``also`` colors, then the ignore
+    colors).
+    """
+
+    mode: str = "error"
+    max_distance: float | None = None
+    beyond: str = "error"
+
+    def __post_init__(self):
+        if self.mode not in UNKNOWN_POLICIES:
+            raise ValueError(f"unknown={self.mode!r}: expected one of {', '.join(UNKNOWN_POLICIES)}")
+        if self.beyond not in ("error", "ignore"):
+            raise ValueError(f"beyond={self.beyond!r}: expected 'error' or 'ignore'")
+        if self.mode == "nearest" and (self.max_distance is None or self.max_distance < 0):
+            raise ValueError("unknown='nearest' needs a max_distance >= 0")
+
+
+@dataclass
+class Decoded:
+    """A decoded index mask and what decoding had to do: pixels snapped to a nearest color,
+    pixels set to the ignore index because their color is unknown (or transparent), and the
+    snapped colors as ``((r, g, b), (r, g, b) taken, value, pixels)``."""
+
+    index: np.ndarray
+    snapped: int = 0
+    ignored: int = 0
+    transparent: int = 0
+    snaps: list = field(default_factory=list)
+
+
 @lru_cache(maxsize=4)
-def _decoder(palette: Palette, unknown: str) -> tuple[np.ndarray, int | None]:
+def _decoder(palette: Palette) -> tuple[np.ndarray, int]:
     """A 2**24-entry table from packed color to value, and the sentinel marking unknown colors.
 
-    With ``unknown="ignore"`` an unknown color decodes straight to the ignore index and there is
-    no sentinel. Otherwise the sentinel is the smallest value no class uses, in the smallest
-    dtype that has one (16 MiB for 8-bit palettes, 32 MiB for 16-bit ones).
+    The sentinel is the smallest value no class uses, in the smallest dtype that has one
+    (the table takes 16 MiB for 8-bit palettes, 32 MiB for 16-bit ones).
     """
     pairs = palette.decode_pairs()
     out_dtype = index_dtype(palette)
-    if unknown == "ignore":
-        table_dtype, fill, sentinel = out_dtype, palette.ignore_index, None
+    used = np.zeros(65537, dtype=bool)
+    used[[v for _, v in pairs] + [palette.ignore_index]] = True
+    free = np.flatnonzero(~used[: np.iinfo(out_dtype).max + 1])
+    if free.size:
+        table_dtype, sentinel = out_dtype, int(free[0])
     else:
-        used = np.zeros(65537, dtype=bool)
-        used[[v for _, v in pairs] + [palette.ignore_index]] = True
-        free = np.flatnonzero(~used[: np.iinfo(out_dtype).max + 1])
-        if free.size:
-            table_dtype, sentinel = out_dtype, int(free[0])
-        else:
-            table_dtype = np.dtype(np.uint16 if out_dtype == np.uint8 else np.uint32)
-            sentinel = np.iinfo(out_dtype).max + 1
-        fill = sentinel
-    table = np.full(1 << 24, fill, dtype=table_dtype)
+        table_dtype = np.dtype(np.uint16 if out_dtype == np.uint8 else np.uint32)
+        sentinel = np.iinfo(out_dtype).max + 1
+    table = np.full(1 << 24, sentinel, dtype=table_dtype)
     keys = pack_rgb(np.array([c for c, _ in pairs], dtype=np.uint8).reshape(-1, 3))
     table[keys] = np.array([v for _, v in pairs], dtype=table_dtype)
     return table, sentinel
 
 
-def _check_unknown_policy(unknown: str) -> None:
-    if unknown not in UNKNOWN_POLICIES:
-        raise ValueError(f"unknown={unknown!r}: expected one of {', '.join(UNKNOWN_POLICIES)}")
+def _policy(unknown, max_distance=None, beyond="error") -> UnknownPolicy:
+    if isinstance(unknown, UnknownPolicy):
+        return unknown
+    return UnknownPolicy(unknown, max_distance, beyond)
 
 
-def rgb_to_index(rgb: np.ndarray, palette: Palette, unknown: str = "error") -> np.ndarray:
+def rgb_to_index(
+    rgb: np.ndarray,
+    palette: Palette,
+    unknown: str = "error",
+    max_distance: float | None = None,
+    beyond: str = "error",
+) -> np.ndarray:
     """Decode an (H, W, 3) uint8 RGB color mask to an (H, W) class-index mask.
 
     The result is uint8 when the palette's ids and ignore index fit in 8 bits, else uint16.
     ``unknown="error"`` raises :class:`UnknownColorsError` listing the colors the palette does
-    not know; ``unknown="ignore"`` writes the palette's ignore index for them.
+    not know; ``unknown="ignore"`` writes the palette's ignore index for them;
+    ``unknown="nearest"`` snaps them to the nearest palette color within ``max_distance``
+    (see :class:`UnknownPolicy`). :func:`decode_rgb` also says what was snapped.
     """
-    _check_unknown_policy(unknown)
+    return decode_rgb(rgb, palette, _policy(unknown, max_distance, beyond)).index
+
+
+def decode_rgb(rgb, palette: Palette, policy: UnknownPolicy = UnknownPolicy(), transparent=None) -> Decoded:
+    """:func:`rgb_to_index` with its statistics. ``transparent`` (a boolean (H, W) array) marks
+    pixels to write as the ignore index whatever their color."""
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got {rgb.shape} {rgb.dtype}")
     keys = pack_rgb(rgb)
-    table, sentinel = _decoder(palette, unknown)
+    table, sentinel = _decoder(palette)
     out = np.take(table, keys)
-    if sentinel is not None:
-        bad = out == sentinel
-        if bad.any():
-            raise unknown_colors_error(keys, bad)
-    return _as_index_dtype(out, palette)
+    return _resolve(out, sentinel, lambda: keys, palette, policy, transparent)
 
 
 def palettized_to_index(
-    indices: np.ndarray, colors: np.ndarray, palette: Palette, unknown: str = "error"
+    indices: np.ndarray, colors: np.ndarray, palette: Palette, unknown: str = "error", **policy
 ) -> np.ndarray:
     """Decode a palettized image: stored ``indices`` (H, W) and its PLTE ``colors`` (N, 3) RGB.
 
     Only the N entries of the PLTE are looked up, then each pixel takes its entry's value.
     """
-    _check_unknown_policy(unknown)
+    return decode_palettized(indices, colors, palette, _policy(unknown, **policy)).index
+
+
+def decode_palettized(indices, colors, palette: Palette, policy: UnknownPolicy = UnknownPolicy(), transparent=None) -> Decoded:
+    """:func:`palettized_to_index` with its statistics."""
     colors = np.asarray(colors, dtype=np.uint8).reshape(1, -1, 3)
     entry_keys = pack_rgb(colors)[0]
-    table, sentinel = _decoder(palette, unknown)
+    table, sentinel = _decoder(palette)
     entry_values = np.take(table, entry_keys)
     out = np.take(entry_values, indices)
-    if sentinel is not None and (entry_values == sentinel).any():
-        bad = out == sentinel
-        if bad.any():
-            raise unknown_colors_error(np.take(entry_keys, indices), bad)
-    return _as_index_dtype(out, palette)
+    if not (entry_values == sentinel).any() and transparent is None:
+        return Decoded(_as_index_dtype(out, palette))
+    return _resolve(out, sentinel, lambda: np.take(entry_keys, indices), palette, policy, transparent)
+
+
+def _resolve(out, sentinel, get_keys, palette: Palette, policy: UnknownPolicy, transparent) -> Decoded:
+    """Apply the unknown-color policy to the pixels the table marked with ``sentinel``."""
+    bad = out == sentinel
+    result = Decoded(out)
+    if transparent is not None:
+        result.transparent = int(np.count_nonzero(transparent))
+        if result.transparent:
+            out[transparent] = palette.ignore_index
+            bad &= ~transparent
+    if not bad.any():
+        result.index = _as_index_dtype(out, palette)
+        return result
+    keys = get_keys()
+    if policy.mode == "error":
+        raise unknown_colors_error(keys, bad)
+    flat = np.flatnonzero(bad)
+    if policy.mode == "ignore":
+        out.reshape(-1)[flat] = palette.ignore_index
+        result.ignored = int(flat.size)
+    else:
+        _snap(out, keys, flat, palette, policy, result)
+    result.index = _as_index_dtype(out, palette)
+    return result
+
+
+def _snap(out, keys, flat, palette: Palette, policy: UnknownPolicy, result: Decoded) -> None:
+    """Nearest palette color for each distinct unknown color (not each pixel)."""
+    uniq, inverse, counts = np.unique(keys.reshape(-1)[flat], return_inverse=True, return_counts=True)
+    pairs = palette.decode_pairs()
+    ref = np.array([c for c, _ in pairs], dtype=np.int32)
+    ref_values = np.array([v for _, v in pairs], dtype=np.int64)
+    have = unpack_keys(uniq).astype(np.int32)
+    best = np.empty(len(uniq), dtype=np.int64)
+    best_d2 = np.empty(len(uniq), dtype=np.int64)
+    step = max(1, 4_000_000 // max(1, len(ref)))  # bound the (colors x palette) distance block
+    for i in range(0, len(uniq), step):
+        d2 = ((have[i : i + step, None, :] - ref[None, :, :]) ** 2).sum(axis=-1)
+        best[i : i + step] = np.argmin(d2, axis=1)  # the first minimum: the entry listed first
+        best_d2[i : i + step] = d2[np.arange(len(d2)), best[i : i + step]]
+    within = best_d2 <= policy.max_distance**2
+    values = ref_values[best]
+    if not within.all():
+        if policy.beyond == "error":
+            far = np.zeros(keys.size, dtype=bool)
+            far[flat] = ~within[inverse.reshape(-1)]
+            raise unknown_colors_error(
+                keys, far.reshape(keys.shape), f"farther than --max-distance {policy.max_distance:g} from the palette"
+            )
+        values[~within] = palette.ignore_index
+        result.ignored = int(counts[~within].sum())
+    out.reshape(-1)[flat] = values[inverse.reshape(-1)]
+    result.snapped = int(counts[within].sum())
+    result.snaps = sorted(
+        (
+            (_key_color(int(k)), tuple(int(c) for c in ref[b]), int(ref_values[b]), int(n))
+            for k, b, n, ok in zip(uniq, best, counts, within)
+            if ok
+        ),
+        key=lambda s: (-s[3], s[0]),
+    )
 
 
 def _as_index_dtype(out: np.ndarray, palette: Palette) -> np.ndarray:
@@ -134,7 +242,7 @@ def _as_index_dtype(out: np.ndarray, palette: Palette) -> np.ndarray:
     return out if out.dtype == dtype else out.astype(dtype)
 
 
-def unknown_colors_error(keys: np.ndarray, bad: np.ndarray) -> UnknownColorsError:
+def unknown_colors_error(keys: np.ndarray, bad: np.ndarray, what: str = "") -> UnknownColorsError:
     """Describe the unknown colors at the ``bad`` pixels: counts and first position of each."""
     flat = np.flatnonzero(bad)
     values, first, counts = np.unique(keys.reshape(-1)[flat], return_index=True, return_counts=True)
@@ -144,7 +252,7 @@ def unknown_colors_error(keys: np.ndarray, bad: np.ndarray) -> UnknownColorsErro
         for k, n, p in zip(values, counts, flat[first])
     ]
     entries.sort(key=lambda e: (-e[1], e[0]))
-    return UnknownColorsError(entries[:MAX_LISTED], total=len(entries), pixels=int(flat.size))
+    return UnknownColorsError(entries[:MAX_LISTED], total=len(entries), pixels=int(flat.size), what=what)
 
 
 # --------------------------------------------------------------------------- index -> RGB

@@ -35,16 +35,26 @@ class UnknownColorsError(MaskError):
     and ``total`` the number of distinct unknown colors.
     """
 
-    def __init__(self, colors, total, pixels):
+    def __init__(self, colors, total, pixels, what=""):
         self.colors = colors
         self.total = total
         self.pixels = pixels
+        self.hint = ""
         shown = "; ".join(
             f"({r}, {g}, {b}) {n} px first at x={x} y={y}" for (r, g, b), n, (x, y) in colors
         )
         more = f" (and {total - len(colors)} more)" if total > len(colors) else ""
         noun = "color" if total == 1 else "colors"
-        super().__init__(f"{total} unknown {noun} on {pixels} px: {shown}{more}")
+        what = f" {what}" if what else ""
+        super().__init__(f"{total} unknown {noun}{what} on {pixels} px: {shown}{more}")
+
+    def with_hint(self, hint: str) -> "UnknownColorsError":
+        """The same error with a hint appended to its message."""
+        err = UnknownColorsError.__new__(UnknownColorsError)
+        err.__dict__.update(self.__dict__)
+        err.hint = hint
+        err.args = (f"{self.args[0]} ({hint})",)
+        return err
 
 
 class UnknownIndicesError(MaskError):

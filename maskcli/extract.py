@@ -18,7 +18,7 @@ class TooManyColors(MaskcliError):
     pass
 
 
-def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False):
+def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: str = "error"):
     """Count pixels and files per color over every mask under ``inputs``.
 
     Returns ``(counts, report)`` where ``counts`` maps an (r, g, b) tuple to ``[pixels, files]``.
@@ -37,9 +37,9 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False):
     def on_result(src, result):
         progress.update()
         if isinstance(result, str):
-            report.done(src, result)
+            report.done(src, None, result)
             return
-        report.done(src, None)
+        report.done(src, None, None)
         keys, pixels = result
         for key, n in zip(keys.tolist(), pixels.tolist()):
             entry = counts.setdefault(key, [0, 0])
@@ -52,7 +52,7 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False):
             )
 
     try:
-        runner.run(tasks.safe_count_colors, files, args=(max_colors,), jobs=jobs, on_result=on_result)
+        runner.run(tasks.safe_count_colors, files, args=(max_colors, alpha), jobs=jobs, on_result=on_result)
     finally:
         progress.close()
     colors = {(k & 255, (k >> 8) & 255, (k >> 16) & 255): v for k, v in counts.items()}

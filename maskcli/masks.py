@@ -33,12 +33,15 @@ class Mask:
     ``kind`` is ``"color"`` (``array`` is (H, W, 3) uint8 RGB), ``"palettized"`` (``array`` is
     the (H, W) uint8 stored indices, ``colors`` the (N, 3) uint8 RGB PLTE) or ``"index"``
     (``array`` is (H, W) uint8 or uint16). ``mode`` describes the file for messages.
+    ``transparent`` marks the fully transparent pixels (alpha 0) when the file has any; other
+    alpha values below 255 are refused when reading.
     """
 
     kind: str
     array: np.ndarray
     mode: str
     colors: np.ndarray | None = None
+    transparent: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -49,8 +52,15 @@ def read_mask(path: str | os.PathLike) -> Mask:
     try:
         with open(path, "rb") as f:
             data = f.read()
+    except IsADirectoryError:
+        raise ReadError("is a folder, not a file") from None
     except OSError as exc:
         raise ReadError(f"cannot read: {exc.strerror or exc}") from None
+    return decode_mask(data)
+
+
+def decode_mask(data: bytes) -> Mask:
+    """Decode a mask from the bytes of an image file (PNG, BMP, TIFF, ...)."""
     if not data:
         raise ReadError("empty file")
     if data[:8] == PNG_SIGNATURE and len(data) > 26 and data[25] in (0, 2, 6):
@@ -80,8 +90,8 @@ def _read_png_cv2(data: bytes, color_type: str, depth: int) -> Mask:
     if arr.dtype != np.uint8:
         raise WrongKindError(f"is a {mode} color image; color masks must be 8 bits per channel")
     if arr.shape[2] == 4:
-        _check_opaque(arr[..., 3])
-        return Mask("color", cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB), mode)
+        transparent = _transparency(arr[..., 3])
+        return Mask("color", cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB), mode, transparent=transparent)
     return Mask("color", cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), mode)
 
 
@@ -103,14 +113,14 @@ def _read_pillow(data: bytes) -> Mask:
         return Mask("color", np.asarray(img.convert("RGB")), f"{fmt} RGB")
     if mode == "RGBA":
         arr = np.asarray(img)
-        _check_opaque(arr[..., 3])
-        return Mask("color", np.ascontiguousarray(arr[..., :3]), f"{fmt} RGBA")
+        transparent = _transparency(arr[..., 3])
+        return Mask("color", np.ascontiguousarray(arr[..., :3]), f"{fmt} RGBA", transparent=transparent)
     if mode == "L":
         return Mask("index", np.asarray(img), f"{fmt} grayscale 8-bit")
     if mode == "LA":
         arr = np.asarray(img)
-        _check_opaque(arr[..., 1])
-        return Mask("index", np.ascontiguousarray(arr[..., 0]), f"{fmt} grayscale+alpha")
+        transparent = _transparency(arr[..., 1])
+        return Mask("index", np.ascontiguousarray(arr[..., 0]), f"{fmt} grayscale+alpha", transparent=transparent)
     if mode == "1":  # 0 and 255, as OpenCV and the PNG spec scale 1-bit samples
         return Mask("index", np.asarray(img.convert("L")), f"{fmt} 1-bit")
     if mode.startswith("I;16"):
@@ -134,25 +144,35 @@ def _palettized(img, fmt: str) -> Mask:
     if used_max >= len(colors):
         raise ReadError(f"pixel index {used_max} is beyond its {len(colors)}-entry palette (PLTE)")
     transparency = img.info.get("transparency")
+    transparent = None
     if transparency is not None:
         alpha = np.full(256, 255, dtype=np.uint8)
         if isinstance(transparency, bytes):
             alpha[: len(transparency)] = np.frombuffer(transparency, np.uint8)[:256]
-        elif isinstance(transparency, int):
+        elif isinstance(transparency, int) and 0 <= transparency < 256:
             alpha[transparency] = 0
-        _check_opaque(np.take(alpha, indices))
-    return Mask("palettized", indices, f"{fmt} palettized", colors)
+        transparent = _transparency(np.take(alpha, indices))
+    return Mask("palettized", indices, f"{fmt} palettized", colors, transparent)
 
 
-def _check_opaque(alpha: np.ndarray) -> None:
+def _transparency(alpha: np.ndarray) -> np.ndarray | None:
+    """None when every pixel is opaque; the fully transparent pixels when alpha is only 0 and
+    255; otherwise an error: partial transparency, or an alpha channel that holds data."""
     if alpha.size == 0 or int(alpha.min()) == 255:
-        return
-    clear = int(np.count_nonzero(alpha == 0))
-    partial = int(np.count_nonzero(alpha != 255)) - clear
+        return None
+    histogram = np.bincount(alpha.reshape(-1), minlength=256)
+    partial = int(histogram[1:255].sum())
+    if not partial:
+        return alpha == 0
+    distinct = int(np.count_nonzero(histogram))
+    if distinct > 16:
+        raise WrongKindError(
+            f"has an alpha channel that looks like data, not transparency ({distinct} distinct "
+            "alpha values; BDD100K bitmasks store instance ids there): it is not a color mask"
+        )
     raise WrongKindError(
-        f"has an alpha channel that is not fully opaque ({clear} transparent px, {partial} "
-        "partly transparent px); maskcli cannot tell transparency from a class: "
-        "remove the alpha channel first"
+        f"has {partial} partly transparent px (alpha between 1 and 254); maskcli cannot tell "
+        "a class from a blend: remove the alpha channel first"
     )
 
 
@@ -182,6 +202,31 @@ def encode_rgb_png(rgb: np.ndarray) -> bytes:
     if not ok:  # pragma: no cover
         raise ValueError("OpenCV could not encode the PNG")
     return buf.tobytes()
+
+
+def encode_indexed_png(index: np.ndarray, colors: np.ndarray) -> bytes:
+    """An (H, W) uint8 array as a palettized PNG whose PLTE holds ``colors`` ((N, 3) RGB).
+
+    Built directly as mode 'P' with every PLTE entry set: never through Pillow's convert() or
+    quantize(), which would re-map the indices.
+    """
+    from PIL import Image
+
+    if index.ndim != 2 or index.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W) uint8 array, got {index.shape} {index.dtype}")
+    img = Image.frombytes("P", (index.shape[1], index.shape[0]), np.ascontiguousarray(index).tobytes())
+    plte = np.zeros((256, 3), dtype=np.uint8)
+    colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)[:256]
+    plte[: len(colors)] = colors
+    img.putpalette(plte.tobytes(), rawmode="RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def write_indexed_mask(path: str | os.PathLike, index: np.ndarray, colors: np.ndarray) -> None:
+    """Write an 8-bit index mask as a palettized PNG with ``colors`` as its PLTE, atomically."""
+    atomic_write(path, encode_indexed_png(index, colors))
 
 
 def write_index_mask(path: str | os.PathLike, index: np.ndarray) -> None:

@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import click
 
-from maskcli.errors import PaletteError
+from maskcli.errors import MaskcliError
+
+EMBEDDED = "embedded"
 
 
-def _load_palette(ctx, param, value):
-    if value is None:
-        return None
-    from maskcli.palette import load_palette
+def _palette_loader(allow_embedded: bool):
+    def load(ctx, param, value):
+        if value is None:
+            return None
+        if value == EMBEDDED:
+            if allow_embedded:
+                return EMBEDDED
+            raise click.BadParameter(
+                "'embedded' (keep the indices a palettized file stores) works only with "
+                "to-index and check", ctx=ctx, param=param)
+        from maskcli.palette import load_palette
 
-    try:
-        return load_palette(value)
-    except PaletteError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        try:
+            return load_palette(value)
+        except MaskcliError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+    return load
 
 
 def _jobs(ctx, param, value):
@@ -30,26 +41,31 @@ def _jobs(ctx, param, value):
     return value
 
 
-inputs_argument = click.argument(
-    "inputs", nargs=-1, required=True, metavar="INPUT...", type=click.Path(exists=True)
-)
+def _renames(ctx, param, value):
+    from maskcli.errors import UsageError
+    from maskcli.plan import parse_rename
 
-palette_option = click.option(
-    "-p",
-    "--palette",
-    required=True,
-    callback=_load_palette,
-    metavar="PALETTE",
-    help="A built-in palette name (see 'maskcli palettes') or a palette YAML file "
-    "(a value with a '/' or an extension is a file).",
+    try:
+        return tuple(parse_rename(rule) for rule in value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def palette_option(allow_embedded: bool = False):
+    extra = " 'embedded' keeps the indices each palettized input stores." if allow_embedded else ""
+    return click.option(
+        "-p", "--palette", required=True, callback=_palette_loader(allow_embedded), metavar="PALETTE",
+        help="A built-in palette name (see 'maskcli palettes') or a palette YAML file "
+        "(a value with a '/' or an extension is a file)." + extra,
+    )
+
+
+inputs_argument = click.argument(
+    "inputs", nargs=-1, metavar="INPUT...", type=click.Path(exists=True, allow_dash=True)
 )
 
 jobs_option = click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    callback=_jobs,
-    metavar="N",
+    "-j", "--jobs", type=click.IntRange(min=1), callback=_jobs, metavar="N",
     help="Worker processes. Default: the CPUs this process may use. 1 runs in-process.",
 )
 
@@ -57,26 +73,61 @@ quiet_option = click.option(
     "-q", "--quiet", is_flag=True, help="No progress bar, warnings or summary; errors still print."
 )
 
+verbose_option = click.option(
+    "-v", "--verbose", is_flag=True, help="Say more: snapped colors, names --rename left alone."
+)
+
+report_option = click.option(
+    "--report", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+    help="Write a JSON report of the run (counts, options, every file's status) to FILE; '-' is stdout.",
+)
+
+selection_options = (
+    click.option("--include", multiple=True, metavar="GLOB",
+                 help="Take only files matching GLOB in input folders (repeatable); replaces the "
+                 "default extensions. A GLOB with a '/' matches the path relative to the input folder."),
+    click.option("--exclude", multiple=True, metavar="GLOB",
+                 help="Leave out files matching GLOB in input folders (repeatable)."),
+    click.option("--files-from", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+                 help="Read more input paths from FILE, one per line ('-' for stdin)."),
+)
+
 
 def output_option(help_text: str, required: bool = True):
     return click.option(
-        "-o", "--output", required=required, type=click.Path(), metavar="OUTPUT", help=help_text
+        "-o", "--output", required=required, type=click.Path(allow_dash=True), metavar="OUTPUT",
+        help=help_text,
     )
 
 
-def batch_options(fn):
+def stack(*decorators):
+    """Apply decorators so that --help lists them in the order given."""
+    def apply(fn):
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+    return apply
+
+
+def batch_options(allow_embedded: bool = False):
     """The options every batch conversion takes, in the order --help shows them."""
-    for decorator in reversed(
-        (
-            inputs_argument,
-            output_option(
-                "Output folder, mirroring the input folders; or, for a single input file, "
-                "an output file name ending in .png."
-            ),
-            palette_option,
-            jobs_option,
-            quiet_option,
-        )
-    ):
-        fn = decorator(fn)
-    return fn
+    return stack(
+        inputs_argument,
+        output_option(
+            "Output folder, mirroring the input folders; or, for a single input file, an output "
+            "file name ending in .png; '-' with the single input '-' writes the PNG to stdout."
+        ),
+        palette_option(allow_embedded),
+        jobs_option,
+        click.option("--update", is_flag=True,
+                     help="Skip files whose output exists and is newer than the input and the palette."),
+        click.option("-n", "--dry-run", is_flag=True,
+                     help="Print what would be converted (input -> output, or up to date); write nothing."),
+        *selection_options,
+        click.option("--rename", "rename", multiple=True, callback=_renames, metavar="OLD:NEW",
+                     help="Replace the suffix OLD of an output file's name (without extension) by NEW "
+                     "(repeatable; the first match wins), e.g. _gtFine_color:_gtFine_labelTrainIds."),
+        report_option,
+        quiet_option,
+        verbose_option,
+    )

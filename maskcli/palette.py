@@ -47,7 +47,8 @@ class Palette:
     ignore_colors: tuple[RGB, ...] = ()
     description: str = ""
     source: str = ""
-    path: str = field(default="", compare=False)
+    path: str = field(default="", compare=False)  # how messages name it: a file path or built-in name
+    file: str = field(default="", compare=False)  # the YAML file it was loaded from
     builtin: bool = field(default=False, compare=False)
 
     @property
@@ -274,7 +275,8 @@ def builtin_dir() -> Path:
 def builtin_palettes() -> dict[str, Path]:
     """Built-in palette names mapped to their YAML files, sorted by name."""
     folder = builtin_dir()
-    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+    found = {p.name[: -len(".yaml")]: p for p in folder.glob("*.yaml")}
+    return dict(sorted(found.items()))
 
 
 def is_file_spec(value: str) -> bool:
@@ -283,11 +285,18 @@ def is_file_spec(value: str) -> bool:
 
 
 def load_palette(name_or_path: str | os.PathLike) -> Palette:
-    """Load a built-in palette by name, or a palette YAML file by path."""
+    """Load a built-in palette by name, or a palette YAML file by path.
+
+    A value with a path separator is a file; otherwise a built-in's exact name (some contain
+    a dot, such as ``mapillary-v1.2``) is that built-in; otherwise a value that ends in an
+    extension is a file; anything else must be a built-in name.
+    """
     spec = os.fspath(name_or_path)
+    builtins = builtin_palettes()
+    if isinstance(name_or_path, str) and spec in builtins and "/" not in spec and os.sep not in spec:
+        return _load_file(builtins[spec], builtin=True)
     if isinstance(name_or_path, Path) or is_file_spec(spec):
         return _load_file(Path(spec), builtin=False)
-    builtins = builtin_palettes()
     if spec not in builtins:
         raise PaletteError(
             f"unknown palette {spec!r}: built-ins are {', '.join(builtins) or '(none)'}; "
@@ -308,8 +317,8 @@ def _load_file(path: Path, builtin: bool) -> Palette:
         raise PaletteError(f"{where}: cannot read: {exc.strerror or exc}") from None
     palette = parse_palette_text(text, where)
     if builtin:
-        where = path.stem
-    return _replace(palette, path=where, builtin=builtin)
+        where = path.name[: -len(".yaml")]
+    return _replace(palette, path=where, file=str(path), builtin=builtin)
 
 
 def _replace(palette: Palette, **changes) -> Palette:

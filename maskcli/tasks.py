@@ -1,16 +1,20 @@
 """The per-file work of each command, as module-level functions a worker process can run.
 
 Each takes one input (and output) path plus the run's frozen settings and returns a plain,
-picklable outcome. Problems with one file are outcomes (an error message), never exceptions
-that escape, so one bad file cannot stop a run.
+picklable outcome ``(error, info)``: ``error`` is None or the one-line reason the file failed,
+``info`` None or a small dict of what conversion had to do (snapped or ignored pixels).
+Problems with one file are outcomes, never exceptions that escape, so one bad file cannot
+stop a run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from maskcli.errors import MaskcliError, MaskError, WrongKindError
+from maskcli.errors import MaskcliError, MaskError, UnknownColorsError, WrongKindError
 from maskcli.palette import Palette
+
+EMBEDDED = "embedded"  # the reserved palette name: keep the indices a palettized file stores
 
 
 @dataclass(frozen=True)
@@ -18,34 +22,108 @@ class Settings:
     """Everything a worker needs for one run; sent to each worker process once."""
 
     command: str  # "to-index" | "to-rgb"
-    palette: Palette
-    unknown: str = "error"
+    palette: Palette | None  # None: -p embedded
+    unknown: str = "error"  # "error" | "ignore" | "nearest"
+    max_distance: float | None = None
+    beyond: str = "error"
+    alpha: str = "error"  # "error" | "ignore": fully transparent pixels become the ignore index
+    format: str = "gray"  # "gray" | "indexed"
+    verbose: bool = False
+
+    def policy(self):
+        from maskcli.convert import UnknownPolicy
+
+        return UnknownPolicy(self.unknown, self.max_distance, self.beyond)
 
 
-def convert_file(src: str, dst: str, settings: Settings) -> None:
-    """Read ``src``, convert it as ``settings.command`` says, write ``dst``."""
-    from maskcli import convert, masks
+def _transparent(mask, settings: Settings):
+    if mask.transparent is None:
+        return None
+    if settings.alpha != "ignore":
+        n = int(mask.transparent.sum())
+        raise WrongKindError(
+            f"has {n} fully transparent px; use --alpha ignore to write them as the ignore index"
+        )
+    return mask.transparent
 
-    mask = masks.read_mask(src)
-    palette = settings.palette
-    if settings.command == "to-index":
+
+def to_index(mask, settings: Settings):
+    """A decoded mask -> (index array, info dict or None, PLTE colors for --format indexed)."""
+    from maskcli import convert
+
+    if settings.palette is None:  # -p embedded
+        if mask.kind != "palettized":
+            raise WrongKindError(f"is a {mask.mode} image and has no embedded palette")
+        index = mask.array.copy()
+        transparent = _transparent(mask, settings)
+        if transparent is not None:
+            index[transparent] = 255
+        return index, None, mask.colors
+    transparent = _transparent(mask, settings)
+    policy = settings.policy()
+    try:
         if mask.kind == "color":
-            index = convert.rgb_to_index(mask.array, palette, settings.unknown)
+            decoded = convert.decode_rgb(mask.array, settings.palette, policy, transparent)
         elif mask.kind == "palettized":
-            index = convert.palettized_to_index(mask.array, mask.colors, palette, settings.unknown)
+            decoded = convert.decode_palettized(mask.array, mask.colors, settings.palette, policy, transparent)
         else:
             raise WrongKindError(
                 f"is a {mask.mode} image, so it looks like an index mask already; "
                 "to-index needs a color mask (RGB, RGBA or palettized)"
             )
-        masks.write_index_mask(dst, index)
-    else:
-        if mask.kind == "color":
-            raise WrongKindError(
-                f"is a {mask.mode} color image; to-rgb needs an index mask "
-                "(grayscale 8/16-bit, or palettized for its stored indices)"
-            )
-        masks.write_rgb_mask(dst, convert.index_to_rgba(mask.array, palette))
+    except UnknownColorsError as exc:
+        rgb = mask.array
+        if mask.kind == "color" and (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+            raise exc.with_hint("every pixel has R == G == B: it may be an index mask stored as RGB") from None
+        raise
+    info = None
+    if decoded.snapped or decoded.ignored or decoded.transparent:
+        info = {
+            "pixels": int(decoded.index.size),
+            "snapped": decoded.snapped,
+            "ignored": decoded.ignored,
+            "transparent": decoded.transparent,
+        }
+        if settings.verbose and decoded.snaps:
+            info["snaps"] = decoded.snaps
+    return decoded.index, info, None
+
+
+def convert_mask(mask, settings: Settings) -> tuple[bytes, dict | None]:
+    """Convert a decoded mask as ``settings.command`` says: the output PNG's bytes, and info."""
+    from maskcli import convert, masks
+
+    if settings.command == "to-index":
+        index, info, plte = to_index(mask, settings)
+        if settings.format == "indexed":
+            colors = plte if plte is not None else indexed_colors(settings.palette)
+            return masks.encode_indexed_png(index, colors), info
+        return masks.encode_index_png(index), info
+    if mask.kind == "color":
+        raise WrongKindError(
+            f"is a {mask.mode} color image; to-rgb needs an index mask "
+            "(grayscale 8/16-bit, or palettized for its stored indices)"
+        )
+    return masks.encode_rgb_png(convert.index_to_rgba(mask.array, settings.palette)), None
+
+
+def convert_file(src: str, dst: str, settings: Settings):
+    """Read ``src``, convert it, write ``dst`` whole or not at all; returns info."""
+    from maskcli import masks
+
+    data, info = convert_mask(masks.read_mask(src), settings)
+    masks.atomic_write(dst, data)
+    return info
+
+
+def indexed_colors(palette: Palette):
+    """The 256-entry PLTE of a palettized output: class colors, the ignore color, else black."""
+    import numpy as np
+
+    plte = np.zeros((256, 3), dtype=np.uint8)
+    for value, color in palette.encode_pairs():
+        plte[value] = color
+    return plte
 
 
 def describe_failure(exc: BaseException, dst: str | None = None) -> str:
@@ -59,37 +137,47 @@ def describe_failure(exc: BaseException, dst: str | None = None) -> str:
 
 
 def safe_convert(item, settings: Settings):
-    """``(src, dst)`` -> ``None`` on success or the reason it failed."""
+    """``(src, dst)`` -> ``(error or None, info or None)``."""
     src, dst = item
     try:
-        convert_file(src, dst, settings)
+        return None, convert_file(src, dst, settings)
     except (MaskError, OSError) as exc:
-        return describe_failure(exc, dst)
+        return describe_failure(exc, dst), None
+    except MemoryError:
+        return "out of memory while converting it", None
     except Exception as exc:  # a bug: report it for this file, keep converting the others
-        return describe_failure(exc)
-    return None
+        return describe_failure(exc), None
 
 
-def safe_count_colors(src: str, max_colors: int):
+def safe_count_colors(src: str, max_colors: int, alpha: str = "error"):
     """``src`` -> ``(keys, counts)`` of its distinct colors, or the reason it failed."""
     try:
-        return count_colors(src, max_colors)
+        return count_colors(src, max_colors, alpha)
     except MaskError as exc:
         return str(exc)
     except Exception as exc:
         return describe_failure(exc)
 
 
-def count_colors(src: str, max_colors: int):
+def count_colors(src: str, max_colors: int, alpha: str = "error"):
     import numpy as np
 
     from maskcli import convert, masks
 
     mask = masks.read_mask(src)
+    keep = None
+    if mask.transparent is not None:
+        if alpha != "ignore":
+            raise WrongKindError(
+                f"has {int(mask.transparent.sum())} fully transparent px; use --alpha ignore to skip them"
+            )
+        keep = ~mask.transparent
     if mask.kind == "color":
-        colors, counts = convert.color_counts(mask.array)
+        rgb = mask.array if keep is None else mask.array[keep][None]
+        colors, counts = convert.color_counts(rgb)
     elif mask.kind == "palettized":
-        per_entry = np.bincount(mask.array.reshape(-1), minlength=len(mask.colors))
+        stored = mask.array if keep is None else mask.array[keep]
+        per_entry = np.bincount(stored.reshape(-1), minlength=len(mask.colors))
         used = np.flatnonzero(per_entry)
         colors, counts = convert.merge_counts(convert.pack_rgb(mask.colors[used][None])[0], per_entry[used])
     else:

@@ -21,14 +21,24 @@ def test_rgb_files_read_in_rgb_order(tmp_path, suffix):
     np.testing.assert_array_equal(mask.array, RGB)
 
 
-def test_opaque_rgba_drops_alpha_and_partial_alpha_is_an_error(tmp_path):
+def test_opaque_rgba_drops_alpha_transparent_is_marked_partial_is_an_error(tmp_path):
     rgba = np.dstack([RGB, np.full((2, 2), 255, np.uint8)])
     mask = read_mask(write_png(tmp_path / "a.png", rgba))
     np.testing.assert_array_equal(mask.array, RGB)
+    assert mask.transparent is None
     rgba[0, 0, 3] = 0
+    mask = read_mask(write_png(tmp_path / "b.png", rgba))
+    np.testing.assert_array_equal(mask.transparent, [[True, False], [False, False]])
     rgba[0, 1, 3] = 128
-    with pytest.raises(WrongKindError, match=r"not fully opaque \(1 transparent px, 1 partly transparent px\)"):
-        read_mask(write_png(tmp_path / "b.png", rgba))
+    with pytest.raises(WrongKindError, match=r"has 1 partly transparent px \(alpha between 1 and 254\)"):
+        read_mask(write_png(tmp_path / "c.png", rgba))
+
+
+def test_alpha_that_holds_data_is_called_so(tmp_path):
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 3] = np.arange(64).reshape(8, 8)  # like BDD100K bitmasks: instance ids in alpha
+    with pytest.raises(WrongKindError, match="alpha channel that looks like data, not transparency"):
+        read_mask(write_png(tmp_path / "d.png", rgba))
 
 
 def test_palettized_keeps_indices_and_plte(tmp_path):
@@ -45,8 +55,7 @@ def test_palettized_transparency_is_checked(tmp_path):
     img = Image.fromarray(np.array([[0, 1]], np.uint8), "P")
     img.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
     img.save(path, transparency=1)
-    with pytest.raises(WrongKindError, match="not fully opaque"):
-        read_mask(path)
+    np.testing.assert_array_equal(read_mask(path).transparent, [[False, True]])
 
 
 def test_grayscale_and_16bit_are_index_masks(tmp_path):
