@@ -165,10 +165,11 @@ def _transparency(alpha: np.ndarray) -> np.ndarray | None:
     if not partial:
         return alpha == 0
     distinct = int(np.count_nonzero(histogram))
-    if distinct > 16:
+    if distinct > 16 or not histogram[255]:  # transparency leaves some pixels fully opaque
         raise WrongKindError(
             f"has an alpha channel that looks like data, not transparency ({distinct} distinct "
-            "alpha values; BDD100K bitmasks store instance ids there): it is not a color mask"
+            f"alpha values, {int(histogram[255])} px opaque; BDD100K bitmasks store instance ids "
+            "there): it is not a color mask"
         )
     raise WrongKindError(
         f"has {partial} partly transparent px (alpha between 1 and 254); maskcli cannot tell "
