@@ -55,7 +55,8 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
         for path, reason in plan.problems:
             print(f"error: {path}: {reason}", file=sys.stderr)
         for job in plan.jobs:
-            print(f"{job[0]}: up to date ({job[1]})" if job in up_to_date else f"{job[0]} -> {job[1]}")
+            _print_path_line(f"{job[0]}: up to date ({job[1]})" if job in up_to_date else f"{job[0]} -> {job[1]}")
+        sys.stdout.flush()
         return EXIT_OK
 
     progress = runner.Progress(len(todo), settings.command, enabled=not run.quiet)
@@ -82,6 +83,13 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
     report.finish(interrupted=str(interrupted) if interrupted else None)
     _write_report(report, run, interrupted)
     return interrupted.exit_code if interrupted else report.exit_code
+
+
+def _print_path_line(line: str) -> None:
+    """Print a line of paths on stdout; a file name that is not valid UTF-8 is written back as
+    the bytes it has on disk, so the plan can be piped into other tools."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write((line + "\n").encode(sys.stdout.encoding or "utf-8", "surrogateescape"))
 
 
 def _palette_mtime_ns(settings: tasks.Settings) -> int:

@@ -16,10 +16,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from maskcli.errors import ReadError, WrongKindError
+from maskcli.errors import MaskError, ReadError, WrongKindError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFAULT_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")
+DEFAULT_MAX_PIXELS = 250_000_000
+BAD_PNG = "not a valid PNG (cannot decode; truncated or corrupt?)"
 _PNG_COLOR_TYPES = {0: "grayscale", 2: "RGB", 3: "palettized", 4: "grayscale+alpha", 6: "RGBA"}
 
 # Temporary files this process is writing; a worker told to stop removes them (see runner.py).
@@ -59,13 +61,41 @@ def read_mask(path: str | os.PathLike) -> Mask:
     return decode_mask(data)
 
 
+def max_pixels() -> int:
+    """The largest image maskcli decodes: MASKCLI_MAX_PIXELS, default 250 megapixels. A file
+    that declares more is refused before decoding (a decompression bomb, or a huge image)."""
+    try:
+        return int(os.environ.get("MASKCLI_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+    except ValueError:
+        return DEFAULT_MAX_PIXELS
+
+
+def _check_size(width: int, height: int) -> None:
+    limit = max_pixels()
+    if width * height > limit:
+        raise ReadError(
+            f"declares {width}x{height} = {width * height} pixels, more than the limit of {limit} "
+            "(set MASKCLI_MAX_PIXELS to allow it)"
+        )
+
+
 def decode_mask(data: bytes) -> Mask:
     """Decode a mask from the bytes of an image file (PNG, BMP, TIFF, ...)."""
     if not data:
         raise ReadError("empty file")
-    if data[:8] == PNG_SIGNATURE and len(data) > 26 and data[25] in (0, 2, 6):
+    if data[:8] == PNG_SIGNATURE and len(data) > 26 and data[12:16] == b"IHDR" and data[25] in (0, 2, 6):
+        _check_size(int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"))
         return _read_png_cv2(data, _PNG_COLOR_TYPES[data[25]], data[24])
-    return _read_pillow(data)
+    try:
+        return _read_pillow(data)
+    except MaskError:
+        raise
+    except MemoryError:
+        raise ReadError("not enough memory to decode it") from None
+    except Exception as exc:  # Pillow raises many types for corrupt data
+        if data[:8] == PNG_SIGNATURE:
+            raise ReadError(BAD_PNG) from None
+        raise ReadError(f"cannot decode image: {exc}") from None
 
 
 @lru_cache(maxsize=None)
@@ -81,9 +111,12 @@ def _cv2():
 
 def _read_png_cv2(data: bytes, color_type: str, depth: int) -> Mask:
     cv2 = _cv2()
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        raise ReadError("not a valid PNG (cannot decode; truncated or corrupt?)")
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        arr = None
+    if arr is None or arr.size == 0:
+        raise ReadError(BAD_PNG)
     mode = f"{color_type} {depth}-bit"
     if arr.ndim == 2:
         return Mask("index", arr, mode)
@@ -98,13 +131,13 @@ def _read_png_cv2(data: bytes, color_type: str, depth: int) -> Mask:
 def _read_pillow(data: bytes) -> Mask:
     from PIL import Image, UnidentifiedImageError
 
+    Image.MAX_IMAGE_PIXELS = None  # maskcli checks the size itself, with its own limit
     try:
         img = Image.open(io.BytesIO(data))
-        img.load()
     except UnidentifiedImageError:
-        raise ReadError("not an image file maskcli can read") from None
-    except Exception as exc:  # Pillow raises many types for corrupt data
-        raise ReadError(f"cannot decode image: {exc}") from None
+        raise ReadError(BAD_PNG if data[:8] == PNG_SIGNATURE else "not an image file maskcli can read") from None
+    _check_size(*img.size)
+    img.load()
     mode = img.mode
     fmt = img.format or "image"
     if mode == "P":

@@ -134,4 +134,4 @@ class Report:
             "ignored_pixels": self.ignored + self.transparent,
             "files": self.files or [],
         }
-        return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+        return json.dumps(data, indent=2, default=str) + "\n"  # ASCII: names that are not UTF-8 survive

@@ -19,7 +19,13 @@ import sys
 from collections import deque
 from contextlib import contextmanager
 
+from maskcli.errors import MaskcliError
+
 LOST = "the worker process converting it died (killed, or out of memory?)"
+
+
+class PoolFailure(MaskcliError):
+    """Worker processes die whatever they are given: the run cannot go on."""
 
 
 class Interrupted(Exception):
@@ -124,43 +130,56 @@ def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST) -> No
 
 
 def _run_pool(fn, items, args, workers, on_result, lost_result) -> None:
+    """The pool loop. When a worker dies, the items that were in flight are run again one at
+    a time in a fresh pool, so only the item that kills a worker again is reported lost."""
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     size = batch_size(len(items), workers)
     starts = iter(range(0, len(items), size))
-    inflight: deque = deque()
+    suspects: deque = deque()  # items to rerun alone after a worker died
+    inflight: deque = deque()  # (batch, future, alone)
+    deaths_in_a_row = 0
 
     def new_pool():
-        return ProcessPoolExecutor(
-            workers, mp_context=_pool_context(), initializer=_worker_init, initargs=(fn, args)
-        )
+        return ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_worker_init, initargs=(fn, args))
 
     def fill(pool) -> None:
-        while len(inflight) < 2 * workers:
-            start = next(starts, None)
-            if start is None:
+        while True:
+            alone = bool(suspects) or any(a for _, _, a in inflight)
+            if len(inflight) >= (1 if alone else 2 * workers):
                 return
-            batch = items[start : start + size]
-            inflight.append((batch, pool.submit(_run_batch, batch)))
+            if suspects:
+                batch = [suspects.popleft()]
+            else:
+                start = next(starts, None)
+                if start is None:
+                    return
+                batch = items[start : start + size]
+            inflight.append((batch, pool.submit(_run_batch, batch), alone))
 
     pool = new_pool()
     try:
         fill(pool)
         while inflight:
-            batch, future = inflight.popleft()
+            batch, future, alone = inflight.popleft()
             try:
                 results = future.result()
             except BrokenProcessPool:
-                lost = [batch] + [b for b, _ in inflight]
-                inflight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                for b in lost:
-                    for item in b:
-                        on_result(item, lost_result)
+                if alone:  # it killed a worker on its own: report it and go on
+                    on_result(batch[0], lost_result)
+                    deaths_in_a_row += 1
+                    if deaths_in_a_row >= 5:
+                        raise PoolFailure("worker processes keep dying (5 files in a row); stopping") from None
+                else:
+                    suspects.extend(item for b in [batch, *(b for b, _, _ in inflight)] for item in b)
+                inflight.clear()
                 pool = new_pool()
                 fill(pool)
                 continue
+            if alone:
+                deaths_in_a_row = 0
             for item, result in zip(batch, results):
                 on_result(item, result)
             fill(pool)

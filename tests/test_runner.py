@@ -1,0 +1,38 @@
+"""The process pool with real worker processes: order, dying workers, batching."""
+
+import pytest
+
+from maskcli import runner
+from pool_helpers import double_or_die
+
+
+def collect(items, jobs, die_on=()):
+    seen = []
+    runner.run(double_or_die, items, args=(set(die_on),), jobs=jobs, on_result=lambda i, r: seen.append((i, r)),
+               lost_result="lost")
+    return seen
+
+
+def test_results_come_in_item_order_with_a_pool():
+    items = list(range(200))
+    assert collect(items, 2) == [(i, 2 * i) for i in items]
+    assert collect(items, 1) == [(i, 2 * i) for i in items]
+
+
+def test_a_worker_that_dies_loses_only_the_item_it_was_on():
+    items = list(range(100))
+    seen = collect(items, 2, die_on={7, 60})
+    assert [i for i, _ in seen] == items  # every item once, in order, no hang
+    assert {i: r for i, r in seen if r == "lost"} == {7: "lost", 60: "lost"}
+    assert all(r == 2 * i for i, r in seen if i not in (7, 60))
+
+
+def test_workers_that_always_die_stop_the_run():
+    with pytest.raises(runner.PoolFailure):
+        collect(list(range(40)), 2, die_on=set(range(40)))
+
+
+def test_batch_size():
+    assert runner.batch_size(10_000, 2) == 32
+    assert runner.batch_size(40, 2) == 2
+    assert runner.batch_size(3, 2) == 1
