@@ -18,7 +18,11 @@ from maskcli.options import (
     inputs_argument,
     jobs_option,
     output_option,
+    palette_option,
     quiet_option,
+    report_option,
+    selection_options,
+    stack,
 )
 
 
@@ -58,7 +62,7 @@ def _recorded(params: dict) -> dict:
     """The options of a run as the JSON report records them."""
     out = {}
     for key, value in params.items():
-        if key == "palette":
+        if key == "palette" and value is not None:
             value = value if isinstance(value, str) else (value.path or value.name)
         elif key == "rename":
             value = [f"{old}:{new}" for old, new in value]
@@ -164,6 +168,61 @@ def to_rgb(ctx, inputs, output, palette, **_):
     from maskcli.tasks import Settings
 
     sys.exit(convert_tree(inputs, output, Settings("to-rgb", palette), _run_options(ctx.params)))
+
+
+@cli.command("remap")
+@batch_options(palette=False)
+@click.pass_context
+def remap(ctx, inputs, output, mapping, **_):
+    """Rewrite index masks through a table: many-to-one, to ignore, with a default.
+
+    Inputs are index masks (8/16-bit grayscale, or palettized: the stored indices are
+    rewritten and the file's PLTE is kept). Values the map does not list fail the file,
+    unless the map's default says otherwise.
+
+    \b
+    $ maskcli remap gtFine/ --include '*_labelIds.png' -o trainIds/ --map cityscapes-trainids \\
+          --rename _labelIds:_labelTrainIds
+    $ maskcli remap labels/ -o merged/ --map merge-vehicles.yaml
+    """
+    from maskcli.batch import convert_tree
+    from maskcli.tasks import Settings
+
+    params = {**ctx.params, "palette": None}
+    params["map"] = mapping.path
+    params.pop("mapping")
+    sys.exit(convert_tree(inputs, output, Settings("remap", None, remap=mapping), _run_options(params)))
+
+
+@cli.command("check")
+@inputs_argument
+@palette_option(allow_embedded=True)
+@click.option("--indices", is_flag=True,
+              help="Check index masks (grayscale, 16-bit, palettized stored indices) as to-rgb reads them, "
+              "instead of color masks.")
+@click.option("--strict", is_flag=True, help="Size differences and lossy inputs fail the check too.")
+@jobs_option
+@stack(*selection_options)
+@report_option
+@quiet_option
+@click.pass_context
+def check(ctx, inputs, palette, indices, strict, **_):
+    """Validate a dataset against a palette: read every mask, write nothing.
+
+    Reports files with unknown colors (or, with --indices, unknown values) with the offending
+    colors and pixel counts, files whose size differs from the majority, and a table of
+    pixels and files per class on stdout. Exit status 1 when any file has unknown colors or
+    values or cannot be read, so `make check` can gate a training run.
+
+    \b
+    $ maskcli check gtFine/ --include '*_color.png' -p cityscapes
+    $ maskcli check trainIds/ --indices -p cityscapes --report stats.json
+    """
+    from maskcli.check import CheckSettings, check_tree
+
+    params = {**ctx.params, "output": None, "update": False, "dry_run": False, "rename": (), "verbose": False}
+    settings = CheckSettings(None if palette == EMBEDDED else palette, indices or palette == EMBEDDED)
+    sys.exit(check_tree(inputs, settings, _run_options(params), strict))
 
 
 @cli.command("extract-palette")

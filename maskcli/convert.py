@@ -91,7 +91,21 @@ class Decoded:
     snapped: int = 0
     ignored: int = 0
     transparent: int = 0
-    snaps: list = field(default_factory=list)
+    _snap_data: tuple | None = field(default=None, repr=False)
+
+    @property
+    def snaps(self) -> list:
+        """The snapped colors, most pixels first (built on demand: it is Python-level work)."""
+        if self._snap_data is None:
+            return []
+        keys, took, values, counts = self._snap_data
+        return sorted(
+            (
+                (_key_color(int(k)), tuple(int(c) for c in t), int(v), int(n))
+                for k, t, v, n in zip(keys, took, values, counts)
+            ),
+            key=lambda s: (-s[3], s[0]),
+        )
 
 
 @lru_cache(maxsize=4)
@@ -200,9 +214,20 @@ def _resolve(out, sentinel, get_keys, palette: Palette, policy: UnknownPolicy, t
     return result
 
 
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct values of a 1-D array with their counts and the position of their first
+    occurrence. Masks are runs of equal values, so only the runs are sorted."""
+    starts = np.concatenate(([0], np.flatnonzero(values[1:] != values[:-1]) + 1))
+    lengths = np.diff(np.append(starts, values.size))
+    uniq, first_run, inverse = np.unique(values[starts], return_index=True, return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1), weights=lengths, minlength=uniq.size)
+    return uniq, np.rint(counts).astype(np.int64), starts[first_run]
+
+
 def _snap(out, keys, flat, palette: Palette, policy: UnknownPolicy, result: Decoded) -> None:
     """Nearest palette color for each distinct unknown color (not each pixel)."""
-    uniq, inverse, counts = np.unique(keys.reshape(-1)[flat], return_inverse=True, return_counts=True)
+    bad_keys = keys.reshape(-1)[flat]
+    uniq, counts, _ = _distinct(bad_keys)
     pairs = palette.decode_pairs()
     ref = np.array([c for c, _ in pairs], dtype=np.int32)
     ref_values = np.array([v for _, v in pairs], dtype=np.int64)
@@ -218,23 +243,22 @@ def _snap(out, keys, flat, palette: Palette, policy: UnknownPolicy, result: Deco
     values = ref_values[best]
     if not within.all():
         if policy.beyond == "error":
+            far_keys = uniq[~within]
             far = np.zeros(keys.size, dtype=bool)
-            far[flat] = ~within[inverse.reshape(-1)]
+            far[flat] = np.isin(bad_keys, far_keys)
             raise unknown_colors_error(
                 keys, far.reshape(keys.shape), f"farther than --max-distance {policy.max_distance:g} from the palette"
             )
         values[~within] = palette.ignore_index
         result.ignored = int(counts[~within].sum())
-    out.reshape(-1)[flat] = values[inverse.reshape(-1)]
+    if bad_keys.size < 500_000:  # few pixels: a binary search in the sorted distinct colors
+        out.reshape(-1)[flat] = values[np.searchsorted(uniq, bad_keys)]
+    else:  # many: a private copy of the table that also knows this image's unknown colors
+        patched = _decoder(palette)[0].copy()
+        patched[uniq] = values
+        out.reshape(-1)[flat] = np.take(patched, bad_keys)
     result.snapped = int(counts[within].sum())
-    result.snaps = sorted(
-        (
-            (_key_color(int(k)), tuple(int(c) for c in ref[b]), int(ref_values[b]), int(n))
-            for k, b, n, ok in zip(uniq, best, counts, within)
-            if ok
-        ),
-        key=lambda s: (-s[3], s[0]),
-    )
+    result._snap_data = (uniq[within], ref[best[within]], ref_values[best[within]], counts[within])
 
 
 def _as_index_dtype(out: np.ndarray, palette: Palette) -> np.ndarray:
@@ -245,7 +269,7 @@ def _as_index_dtype(out: np.ndarray, palette: Palette) -> np.ndarray:
 def unknown_colors_error(keys: np.ndarray, bad: np.ndarray, what: str = "") -> UnknownColorsError:
     """Describe the unknown colors at the ``bad`` pixels: counts and first position of each."""
     flat = np.flatnonzero(bad)
-    values, first, counts = np.unique(keys.reshape(-1)[flat], return_index=True, return_counts=True)
+    values, counts, first = _distinct(keys.reshape(-1)[flat])
     width = keys.shape[-1]
     entries = [
         (_key_color(int(k)), int(n), (int(p % width), int(p // width)))
@@ -318,6 +342,24 @@ def color_counts(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = np.concatenate(([0], np.flatnonzero(keys[1:] != keys[:-1]) + 1))
     lengths = np.diff(np.append(starts, keys.size))
     return merge_counts(keys[starts], lengths)
+
+
+def lookup_colors(colors: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarray]:
+    """The value each (N, 3) RGB color decodes to, and whether the palette knows it."""
+    table, sentinel = _decoder(palette)
+    values = np.take(table, pack_rgb(np.asarray(colors, np.uint8).reshape(1, -1, 3))[0])
+    return values.astype(np.int64), values != sentinel
+
+
+def value_counts(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of an integer index mask and their pixel counts, sorted by value."""
+    index = np.asarray(index)
+    if index.dtype in (np.uint8, np.uint16) and index.size:
+        counts = np.bincount(index.reshape(-1), minlength=1)
+        values = np.flatnonzero(counts)
+        return values, counts[values]
+    values, counts = np.unique(index, return_counts=True)
+    return values.astype(np.int64), counts
 
 
 def merge_counts(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

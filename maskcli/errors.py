@@ -63,10 +63,10 @@ class UnknownIndicesError(MaskError):
     ``values`` is a list of ``(value, pixel_count)`` tuples, most frequent first.
     """
 
-    def __init__(self, values, total):
+    def __init__(self, values, total, what="not in the palette"):
         self.values = values
         self.total = total
         shown = ", ".join(f"{v} ({n} px)" for v, n in values)
         more = f" (and {total - len(values)} more)" if total > len(values) else ""
         noun = "value" if total == 1 else "values"
-        super().__init__(f"{total} index {noun} not in the palette: {shown}{more}")
+        super().__init__(f"{total} index {noun} {what}: {shown}{more}")

@@ -109,7 +109,22 @@ def stack(*decorators):
     return apply
 
 
-def batch_options(allow_embedded: bool = False):
+def _map_loader(ctx, param, value):
+    from maskcli.remap import load_map
+
+    try:
+        return load_map(value)
+    except MaskcliError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+map_option = click.option(
+    "--map", "mapping", required=True, callback=_map_loader, metavar="MAP",
+    help="A built-in map name (cityscapes-trainids) or a map YAML file: see docs/remap.md.",
+)
+
+
+def batch_options(allow_embedded: bool = False, palette: bool = True):
     """The options every batch conversion takes, in the order --help shows them."""
     return stack(
         inputs_argument,
@@ -117,7 +132,7 @@ def batch_options(allow_embedded: bool = False):
             "Output folder, mirroring the input folders; or, for a single input file, an output "
             "file name ending in .png; '-' with the single input '-' writes the PNG to stdout."
         ),
-        palette_option(allow_embedded),
+        palette_option(allow_embedded) if palette else map_option,
         jobs_option,
         click.option("--update", is_flag=True,
                      help="Skip files whose output exists and is newer than the input and the palette."),

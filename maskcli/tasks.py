@@ -21,7 +21,7 @@ EMBEDDED = "embedded"  # the reserved palette name: keep the indices a palettize
 class Settings:
     """Everything a worker needs for one run; sent to each worker process once."""
 
-    command: str  # "to-index" | "to-rgb"
+    command: str  # "to-index" | "to-rgb" | "remap"
     palette: Palette | None  # None: -p embedded
     unknown: str = "error"  # "error" | "ignore" | "nearest"
     max_distance: float | None = None
@@ -29,6 +29,7 @@ class Settings:
     alpha: str = "error"  # "error" | "ignore": fully transparent pixels become the ignore index
     format: str = "gray"  # "gray" | "indexed"
     verbose: bool = False
+    remap: object = None  # a remap.RemapTable for "remap"
 
     def policy(self):
         from maskcli.convert import UnknownPolicy
@@ -91,6 +92,8 @@ def to_index(mask, settings: Settings):
 
 def convert_mask(mask, settings: Settings) -> tuple[bytes, dict | None]:
     """Convert a decoded mask as ``settings.command`` says: the output PNG's bytes, and info."""
+    import numpy as np
+
     from maskcli import convert, masks
 
     if settings.command == "to-index":
@@ -101,9 +104,18 @@ def convert_mask(mask, settings: Settings) -> tuple[bytes, dict | None]:
         return masks.encode_index_png(index), info
     if mask.kind == "color":
         raise WrongKindError(
-            f"is a {mask.mode} color image; to-rgb needs an index mask "
+            f"is a {mask.mode} color image; {settings.command} needs an index mask "
             "(grayscale 8/16-bit, or palettized for its stored indices)"
         )
+    if settings.command == "remap":
+        from maskcli.remap import remap
+
+        out = remap(mask.array, settings.remap)
+        if mask.kind == "palettized":  # keep the file's own PLTE
+            if out.dtype != np.uint8:
+                raise WrongKindError("is palettized, but the map writes values above 255")
+            return masks.encode_indexed_png(out, mask.colors), None
+        return masks.encode_index_png(out), None
     return masks.encode_rgb_png(convert.index_to_rgba(mask.array, settings.palette)), None
 
 

@@ -1,0 +1,224 @@
+"""maskcli check: read every mask, write nothing, report what to-index (or to-rgb) would see."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from maskcli import runner
+from maskcli.errors import MaskError
+from maskcli.palette import Palette
+
+LOSSY = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    palette: Palette | None  # None: -p embedded (palettized files' stored indices)
+    indices: bool = False  # check index masks (as to-rgb reads them) instead of color masks
+
+
+def check_file(src: str, settings: CheckSettings) -> dict:
+    """One file's findings: size, mode, per-value pixel counts, unknown colors or values."""
+    try:
+        return _check(src, settings)
+    except MaskError as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # a bug: report it for this file
+        return {"error": f"internal error, please report it: {type(exc).__name__}: {exc}"}
+
+
+def _check(src: str, settings: CheckSettings) -> dict:
+    import numpy as np
+
+    from maskcli import convert, masks
+
+    mask = masks.read_mask(src)
+    found = {"size": [int(mask.array.shape[1]), int(mask.array.shape[0])], "mode": mask.mode}
+    if mask.transparent is not None:
+        raise MaskError(f"has {int(mask.transparent.sum())} fully transparent px (to-index needs --alpha ignore)")
+    palette = settings.palette
+    if settings.indices or palette is None:
+        if mask.kind == "color":
+            raise MaskError(f"is a {mask.mode} color image, not an index mask")
+        values, counts = convert.value_counts(mask.array)
+        if palette is None:
+            found["values"] = {int(v): int(n) for v, n in zip(values, counts)}
+            return found
+        known = {c.id for c in palette.classes} | {palette.ignore_index}
+        good = np.isin(values, list(known))
+        found["values"] = {int(v): int(n) for v, n in zip(values[good], counts[good])}
+        found["unknown_values"] = [[int(v), int(n)] for v, n in zip(values[~good], counts[~good])]
+        return found
+    if mask.kind == "color":
+        colors, counts = convert.color_counts(mask.array)
+    elif mask.kind == "palettized":
+        per_entry = np.bincount(mask.array.reshape(-1), minlength=len(mask.colors))
+        used = np.flatnonzero(per_entry)
+        colors, counts = convert.merge_counts(convert.pack_rgb(mask.colors[used][None])[0], per_entry[used])
+    else:
+        raise MaskError(f"is a {mask.mode} image, so it looks like an index mask (use --indices)")
+    values, known = convert.lookup_colors(colors, palette)
+    per_value = Counter()
+    for v, n in zip(values[known].tolist(), counts[known].tolist()):
+        per_value[v] += n
+    found["values"] = dict(per_value)
+    order = np.argsort(-counts[~known], kind="stable")
+    found["unknown_colors"] = [[list(map(int, c)), int(n)] for c, n in zip(colors[~known][order], counts[~known][order])]
+    return found
+
+
+def describe_unknown(found: dict, limit: int = 10) -> str | None:
+    """The one-line problem of a file, or None."""
+    if found.get("unknown_colors"):
+        items = found["unknown_colors"]
+        px = sum(n for _, n in items)
+        shown = "; ".join(f"({c[0]}, {c[1]}, {c[2]}) {n} px" for c, n in items[:limit])
+        more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
+        return f"{len(items)} unknown color(s) on {px} px: {shown}{more}"
+    if found.get("unknown_values"):
+        items = found["unknown_values"]
+        shown = ", ".join(f"{v} ({n} px)" for v, n in items[:limit])
+        return f"{len(items)} value(s) not in the palette: {shown}"
+    return None
+
+
+class Totals:
+    """What check adds up over the files: per-value pixels and files, sizes, modes."""
+
+    def __init__(self):
+        self.pixels = Counter()
+        self.files = Counter()
+        self.sizes = Counter()
+        self.modes = Counter()
+        self.by_size: list[tuple[str, tuple[int, int]]] = []
+
+    def add(self, src: str, found: dict) -> None:
+        size = tuple(found["size"])
+        self.sizes[size] += 1
+        self.modes[found["mode"]] += 1
+        self.by_size.append((src, size))
+        for value, n in found.get("values", {}).items():
+            self.pixels[value] += n
+            self.files[value] += 1
+
+    def odd_sizes(self) -> list[tuple[str, tuple[int, int]]]:
+        """Files whose size differs from the most common one."""
+        if len(self.sizes) < 2:
+            return []
+        common = self.sizes.most_common(1)[0][0]
+        return [(src, size) for src, size in self.by_size if size != common]
+
+
+def table(totals: Totals, palette: Palette | None) -> str:
+    """Per-value pixel totals and file counts as a text table (the table check prints)."""
+    names = {}
+    if palette is not None:
+        names = {c.id: c.name for c in palette.classes}
+        names[palette.ignore_index] = "(ignore)"
+    all_px = sum(totals.pixels.values()) or 1
+    width = max([4] + [len(n) for n in names.values()])
+    lines = [f"{'id':>6}  {'name':<{width}}  {'pixels':>14}  {'%':>7}  {'files':>7}"]
+    for value in sorted(totals.pixels):
+        px = totals.pixels[value]
+        lines.append(
+            f"{value:>6}  {names.get(value, ''):<{width}}  {px:>14}  {100 * px / all_px:>7.3f}  {totals.files[value]:>7}"
+        )
+    return "\n".join(lines)
+
+
+def run(files, settings: CheckSettings, jobs: int, on_result) -> None:
+    runner.run(check_file, files, args=(settings,), jobs=jobs, on_result=on_result,
+               lost_result={"error": runner.LOST})
+
+
+def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = False) -> int:
+    """Check every mask under ``inputs``; print the class table on stdout; return the exit status."""
+    import json
+    import sys
+
+    from maskcli import __version__
+    from maskcli.errors import UsageError
+    from maskcli.plan import find_inputs, read_file_list
+    from maskcli.report import EXIT_FAILED, EXIT_OK
+
+    inputs = list(inputs) + (read_file_list(run_options.files_from) if run_options.files_from else [])
+    problems: list = []
+    files = find_inputs(inputs, run_options.selection, problems=problems)
+    if not files and not problems:
+        raise UsageError(
+            f"no mask files found in {', '.join(map(str, inputs)) or '(no inputs)'} "
+            f"(looked for {run_options.selection.describe()}, recursively)"
+        )
+    progress = runner.Progress(len(files), "check", enabled=not run_options.quiet)
+    say = progress.write
+    totals = Totals()
+    failed = 0
+    warnings = 0
+    kept = [] if run_options.report else None
+
+    def on_result(src, found):
+        nonlocal failed
+        progress.update()
+        problem = found.get("error") or describe_unknown(found)
+        if problem:
+            failed += 1
+            say(f"error: {src}: {problem}")
+        if "size" in found:
+            totals.add(src, found)
+        if kept is not None:
+            kept.append({"input": src, "status": "failed" if problem else "ok", "error": problem,
+                         **{k: v for k, v in found.items() if k != "error"}})
+
+    for path, reason in problems:
+        on_result(path, {"error": reason})
+    interrupted = None
+    try:
+        run(files, settings, run_options.jobs, on_result)
+    except runner.Interrupted as stop:
+        interrupted = stop
+    progress.close()
+    notes = []
+    odd = totals.odd_sizes()
+    if odd:
+        common = totals.sizes.most_common(1)[0][0]
+        shown = ", ".join(f"{src} ({w}x{h})" for src, (w, h) in odd[:5])
+        more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
+        notes.append(f"{len(odd)} file(s) differ from the most common size {common[0]}x{common[1]}: {shown}{more}")
+    lossy = [f for f in files if f.lower().endswith(LOSSY)]
+    if lossy:
+        notes.append(f"{len(lossy)} file(s) are in a lossy format (first: {lossy[0]}); colors near edges are probably off")
+    for note in notes:
+        warnings += 1
+        if strict:
+            say(f"error: {note}")
+        elif not run_options.quiet:
+            say(f"warning: {note}")
+    if not run_options.quiet:
+        sys.stdout.write(table(totals, settings.palette) + "\n")
+        modes = ", ".join(f"{mode}: {n}" for mode, n in sorted(totals.modes.items()))
+        sizes = ", ".join(f"{w}x{h}: {n}" for (w, h), n in totals.sizes.most_common(5))
+        say(f"modes: {modes or 'none'}; sizes: {sizes or 'none'}")
+        stopped = f"interrupted by {interrupted}; " if interrupted else ""
+        say(f"check: {stopped}{len(files) - failed} ok, {failed} failed, {warnings} warning(s)")
+    if run_options.report:
+        names = {c.id: c.name for c in settings.palette.classes} if settings.palette else {}
+        data = {
+            "schema": 1, "maskcli": __version__, "command": "check", "options": run_options.recorded,
+            "interrupted": str(interrupted) if interrupted else None,
+            "total": len(files), "passed": len(files) - failed, "failed": failed, "warnings": notes,
+            "classes": [{"id": v, "name": names.get(v), "pixels": totals.pixels[v], "files": totals.files[v]}
+                        for v in sorted(totals.pixels)],
+            "sizes": [{"width": w, "height": h, "files": n} for (w, h), n in totals.sizes.most_common()],
+            "files": kept,
+        }
+        text = json.dumps(data, indent=2) + "\n"
+        if run_options.report == "-":
+            sys.stdout.write(text)
+        else:
+            from maskcli.masks import atomic_write
+
+            atomic_write(run_options.report, text.encode())
+    if interrupted:
+        return interrupted.exit_code
+    return EXIT_FAILED if failed or (strict and warnings) else EXIT_OK

@@ -1,0 +1,134 @@
+"""Remap tables: index to index through one lookup table (many-to-one, to ignore, a default).
+
+A map is a small YAML file (docs/remap.md) or a built-in name (``palettes/maps/*.yaml``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from maskcli.errors import MaskError, PaletteError, UnknownIndicesError
+from maskcli.palette import _parse_int, _yaml_loader, builtin_dir
+
+_KEYS = {"name", "description", "source", "ignore_index", "default", "map"}
+DEFAULTS = ("error", "keep", "ignore")
+
+
+@dataclass(frozen=True)
+class RemapTable:
+    """``pairs``: (from, to) values; ``default`` for values not listed: 'error', 'keep',
+    'ignore' or a value; 'ignore' means ``ignore_index``."""
+
+    name: str
+    pairs: tuple[tuple[int, int], ...]
+    default: str | int = "error"
+    ignore_index: int = 255
+    description: str = ""
+    path: str = field(default="", compare=False)
+
+    def out_max(self, input_max: int) -> int:
+        values = [to for _, to in self.pairs]
+        if self.default == "keep":
+            values.append(input_max)
+        elif self.default == "ignore":
+            values.append(self.ignore_index)
+        elif isinstance(self.default, int):
+            values.append(self.default)
+        return max(values, default=0)
+
+
+def builtin_maps() -> dict[str, Path]:
+    folder = builtin_dir() / "maps"
+    return dict(sorted((p.name[: -len(".yaml")], p) for p in folder.glob("*.yaml")))
+
+
+def load_map(spec: str) -> RemapTable:
+    """A built-in map by name, or a map YAML file."""
+    maps = builtin_maps()
+    if spec in maps and "/" not in spec:
+        path, where = maps[spec], spec
+    elif "/" in spec or os.sep in spec or spec.endswith((".yaml", ".yml")):
+        path, where = Path(spec), spec
+    else:
+        raise PaletteError(f"unknown map {spec!r}: built-ins are {', '.join(maps) or '(none)'}; a file name needs a '/' or an extension")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PaletteError(f"{where}: no such map file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PaletteError(f"{where}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    yaml, loader = _yaml_loader()
+    try:
+        data = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise PaletteError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    return _validate(data, where)
+
+
+def _validate(data, where: str) -> RemapTable:
+    def fail(message):
+        raise PaletteError(f"{where}: {message}")
+
+    if not isinstance(data, dict) or "map" not in data:
+        fail("a map file is a mapping with a 'map' of value: new value")
+    unknown = sorted(set(map(str, data)) - _KEYS)
+    if unknown:
+        fail(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_KEYS))})")
+    ignore_index = _parse_int(data.get("ignore_index", 255), "ignore_index", 0, 65535, where)
+    default = data.get("default", "error")
+    if default not in DEFAULTS:
+        default = _parse_int(default, "default", 0, 65535, where)
+    table = data["map"]
+    if not isinstance(table, dict) or not table:
+        fail("'map' must be a non-empty mapping of value: new value")
+    pairs = []
+    for key, value in table.items():
+        src = _parse_int(key, "map key", 0, 65535, where)
+        if value == "ignore":
+            value = ignore_index
+        dst = _parse_int(value, f"map[{src}]", 0, 65535, where)
+        pairs.append((src, dst))
+    return RemapTable(
+        name=str(data.get("name", Path(where).stem)), pairs=tuple(sorted(pairs)), default=default,
+        ignore_index=ignore_index, description=str(data.get("description", "") or ""), path=where,
+    )
+
+
+def remap(index, table: RemapTable):
+    """Rewrite an (H, W) uint8/uint16 index mask through ``table``; raises UnknownIndicesError
+    for values the table does not list when its default is 'error'."""
+    import numpy as np
+
+    index = np.asarray(index)
+    if index.dtype not in (np.uint8, np.uint16):
+        raise MaskError(f"index masks are 8- or 16-bit, not {index.dtype}")
+    size = 256 if index.dtype == np.uint8 else 65536
+    lut = _lut(table, size)
+    out = np.take(lut, index)
+    if table.default == "error":
+        bad = out < 0
+        if bad.any():
+            from maskcli.convert import value_counts
+
+            values, counts = value_counts(index[bad])
+            items = sorted(((int(v), int(n)) for v, n in zip(values, counts)), key=lambda e: (-e[1], e[0]))
+            raise UnknownIndicesError(items[:10], len(items), what="the map does not list")
+    dtype = np.uint8 if table.out_max(size - 1) <= 255 else np.uint16
+    return out.astype(dtype)
+
+
+def _lut(table: RemapTable, size: int):
+    import numpy as np
+
+    if table.default == "keep":
+        lut = np.arange(size, dtype=np.int32)
+    elif table.default == "error":
+        lut = np.full(size, -1, dtype=np.int32)
+    else:
+        lut = np.full(size, table.ignore_index if table.default == "ignore" else table.default, dtype=np.int32)
+    for src, dst in table.pairs:
+        if src < size:
+            lut[src] = dst
+    return lut
