@@ -154,19 +154,41 @@ def test_a_file_where_a_folder_should_be(tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == ["b.png", "sub"]
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 64 KiB tmpfs, where this machine lets us mount one (root on Linux)."""
-    mount = tmp_path / "tiny"
+def _mount_tmpfs(tmp_path, options):
+    mount = tmp_path / "mnt"
     mount.mkdir()
     try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True)
     except FileNotFoundError:
         pytest.skip("no mount command")
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    return mount
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs, where this machine lets us mount one (root on Linux)."""
+    mount = _mount_tmpfs(tmp_path, "size=64k")
     yield mount
     subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    """A read-only tmpfs: not writable even for root."""
+    mount = _mount_tmpfs(tmp_path, "size=64k,ro")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_read_only_output_folder_is_a_per_file_error(tmp_path, read_only_disk):
+    make(tmp_path / "m/a.png")
+    make(tmp_path / "m/b.png")
+    result = invoke("to-index", tmp_path / "m", "-o", read_only_disk, "-p", "cityscapes", "-j", 1)
+    assert result.exit_code == 1
+    assert result.stderr.count("Read-only file system") == 2
+    assert "0 converted, 2 failed" in result.stderr
 
 
 def test_disk_full_is_a_per_file_error_and_leaves_nothing_partial(tmp_path, tiny_disk):

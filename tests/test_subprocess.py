@@ -94,3 +94,49 @@ def test_interrupting_a_parallel_run_stops_promptly_and_leaves_no_partial_files(
         index = np.asarray(Image.open(out / name))
         blocks = expected[name]
         np.testing.assert_array_equal(index[::24, ::24], np.vectorize(train_ids.get)(blocks))
+    rerun = subprocess.run([sys.executable, "-m", "maskcli", "to-index", str(tmp_path / "m"), "-o", str(out),
+                            "-p", "cityscapes", "--update"], capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(expected) - len(left)} converted, {len(left)} up to date, 0 failed" in rerun.stderr
+    assert sorted(os.listdir(out)) == sorted(expected)
+
+
+def _descendants(pid):
+    """(process id, parent id) of every descendant of pid, from /proc."""
+    kids = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            kids.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for child in kids.get(parent, []):
+            found.append((child, parent))
+            todo.append(child)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find the worker processes")
+def test_a_worker_killed_mid_run_does_not_hang_or_lose_files(tmp_path):
+    expected = _big_tree(tmp_path / "m", n=32)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "maskcli", "to-index", str(tmp_path / "m"), "-o", str(out),
+                             "-p", "cityscapes", "-j", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    # Pool workers are forked by the forkserver: grandchildren of maskcli's process.
+    workers = [p for p, parent in _descendants(proc.pid) if parent != proc.pid]
+    assert workers, "no worker processes found"
+    os.kill(max(workers), signal.SIGKILL)  # like the OOM killer
+    _, stderr = proc.communicate(timeout=60)
+    assert "Traceback" not in stderr
+    # The items the dead worker held are retried alone: an external kill loses nothing.
+    assert proc.returncode == 0, stderr
+    assert sorted(os.listdir(out)) == sorted(expected)

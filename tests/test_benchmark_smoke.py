@@ -1,0 +1,97 @@
+"""The benchmark suite runs end to end (--quick) and checks maskcli's outputs as it goes.
+
+benchmarks/bench.py itself raises (exit 1) when maskcli's output differs from the naive
+per-class loop's on a generated dataset; this test runs it as a user would and reads its JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks" / "bench.py"
+
+
+def test_quick_benchmark_runs_and_verifies_outputs(tmp_path):
+    out = tmp_path / "r.json"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--out", str(out), "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert elapsed < 30, f"--quick took {elapsed:.1f} s"
+    results = json.loads(out.read_text())
+
+    assert {"meta", "datasets", "kernel", "startup", "png_size", "worker_memory", "queue", "profile", "targets"} <= set(results)
+    assert results["meta"]["quick"] is True
+    assert set(results["datasets"]) == {"a", "b", "c", "d"}
+    jobs = results["meta"]["cpus"]
+    for key, ds in results["datasets"].items():
+        names = set(ds["measurements"])
+        expected = {"maskcli to-index -j 1", "maskcli to-rgb -j 1", "I/O floor to-index, 1 proc",
+                    "I/O floor to-rgb, 1 proc", "naive per-class loop", "np.unique inverse",
+                    "naive per-class loop (to-rgb)", f"maskcli to-index -j {jobs}", f"maskcli to-rgb -j {jobs}"}
+        assert expected <= names, (key, names)
+        for name, m in ds["measurements"].items():
+            assert m["best_s"] > 0 and m["files_per_s"] > 0, (key, name)
+            assert not m["failures"], (key, name, m["failures"])
+        # maskcli's index masks equal the seed article's loop, and to-rgb's output its loop's
+        v = ds["verification"]
+        assert v["all_ok"], (key, v)
+        assert v["to_index_equals_naive_loop"]["ok"] and v["to_index_equals_naive_loop"]["equal"] == ds["files"]
+        assert v["to_rgb_equals_naive_loop"]["ok"]
+        assert v["to_index_equals_np_unique"]["ok"]
+        if jobs > 1:
+            assert v["to_index_j1_bytes_equal_jN"]["ok"] and v["to_rgb_j1_bytes_equal_jN"]["ok"]
+        # memory was sampled from the real processes: the CLI parent, and pool workers at -j N
+        assert ds["measurements"]["maskcli to-index -j 1"]["memory"]["parent_hwm_mb"] > 10
+        assert ds["ratios"]["to_index_j1_over_floor"] > 0
+    assert results["datasets"]["a"]["verification"]["round_trip_equals_input"]["ok"]
+    assert results["datasets"]["d"]["palette_facts"]["bits"] == 16
+
+    for label in ("20 classes", "300 classes (uint16)"):
+        k = results["kernel"][label]
+        assert k["equal_outputs"] and k["speedup_vs_naive"] > 1 and k["np_unique_s"] > 0
+    assert results["startup"]["maskcli --help"]["median_s"] > 0
+    assert results["queue"]["queued_files"] == 1000 and results["queue"]["parent_hwm_mb"] > 10
+    assert results["png_size"]["a"]["index_png_maskcli"] > 0
+    assert all("growth_mb" in w["to-index"] for w in results["worker_memory"].values())
+    assert {t["met"] for t in results["targets"]} <= {True, False, None}
+    assert any(t["target"].startswith("kernel") for t in results["targets"])
+    assert "Targets" in proc.stdout and "Dataset (a)" in proc.stdout
+
+
+def test_benchmark_refuses_a_wrong_conversion(tmp_path):
+    """The check that makes the benchmark raise: a maskcli output that differs from the loop's."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import numpy as np
+        from PIL import Image
+
+        import bench
+    finally:
+        sys.path.pop(0)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(masks / "m.png")
+    outs = {}
+    for name, value in (("maskcli to-index -j 1", 1), ("naive per-class loop", 2), ("np.unique inverse", 2),
+                        ("maskcli to-rgb -j 1", 0), ("naive per-class loop (to-rgb)", 0)):
+        folder = tmp_path / name.replace(" ", "_")
+        folder.mkdir()
+        Image.fromarray(np.full((4, 4), value, np.uint8)).save(folder / "m.png")
+        outs[name] = bench.Measure(name, [], str(folder), "maskcli", "to-index", 1)
+    ds = bench.Dataset("a", "t", str(masks), "cityscapes", generated=True)
+    bench.describe(ds)
+    try:
+        bench.verify(ds, str(tmp_path), str(tmp_path), list(outs.values()), jobs=1)
+    except bench.BenchError as exc:
+        assert "to_index_equals_naive_loop" in str(exc)
+    else:
+        raise AssertionError("verify() accepted an output that differs from the naive loop's")
