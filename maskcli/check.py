@@ -40,7 +40,7 @@ def _check(src: str, settings: CheckSettings) -> dict:
     palette = settings.palette
     if settings.indices or palette is None:
         if mask.kind == "color":
-            raise MaskError(f"is a {mask.mode} color image, not an index mask")
+            raise MaskError(f"is {mask.a_mode} color image, not an index mask")
         values, counts = convert.value_counts(mask.array)
         if palette is None:
             found["values"] = {int(v): int(n) for v, n in zip(values, counts)}
@@ -57,7 +57,7 @@ def _check(src: str, settings: CheckSettings) -> dict:
         used = np.flatnonzero(per_entry)
         colors, counts = convert.merge_counts(convert.pack_rgb(mask.colors[used][None])[0], per_entry[used])
     else:
-        raise MaskError(f"is a {mask.mode} image, so it looks like an index mask (use --indices)")
+        raise MaskError(f"is {mask.a_mode} image, so it looks like an index mask (use --indices)")
     values, known = convert.lookup_colors(colors, palette)
     per_value = Counter()
     for v, n in zip(values[known].tolist(), counts[known].tolist()):

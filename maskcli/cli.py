@@ -330,6 +330,33 @@ def palettes_show(name):
     click.echo(format_palette(load_palette(name)))
 
 
+@palettes.command("convert")
+@click.argument("source", metavar="PALETTE")
+@click.argument("target", metavar="OUT.yaml", type=click.Path(dir_okay=False, allow_dash=True))
+def palettes_convert(source, target):
+    """Write any palette (a built-in, or a file in any format maskcli reads) as maskcli YAML.
+
+    Reads maskcli YAML, CamVid label_colors.txt, class_dict.csv / labelmap.csv, CVAT/Datumaro
+    labelmap.txt, Datumaro dataset_meta.json and Mapillary config.json. '-' writes to stdout.
+
+    \b
+    $ maskcli palettes convert CamVid/class_dict.csv my-palette.yaml
+    $ maskcli palettes convert config_v2.0.json -
+    """
+    from maskcli.masks import atomic_write
+    from maskcli.palette import load_palette, palette_to_yaml
+
+    palette = load_palette(source)
+    text = palette_to_yaml(palette, header=f"converted by maskcli {__version__} from {palette.path or source}")
+    if target == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        atomic_write(target, text.encode("utf-8"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
 def main(*args, **kwargs):
     """The console entry point."""
     return cli(*args, **kwargs)

@@ -45,6 +45,12 @@ class Mask:
     colors: np.ndarray | None = None
     transparent: np.ndarray | None = None
 
+    @property
+    def a_mode(self) -> str:
+        """The mode with its article, for messages: 'an RGB 8-bit', 'a grayscale 8-bit'."""
+        vowel_sound = self.mode.startswith(("RGB", "a", "e", "i", "o", "A", "E", "I", "O"))
+        return ("an " if vowel_sound else "a ") + self.mode
+
 
 # --------------------------------------------------------------------------- reading
 

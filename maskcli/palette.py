@@ -265,6 +265,22 @@ def parse_palette_text(text: str, where: str) -> Palette:
     return _validate(data, where)
 
 
+def _parse_other_format(path: Path, text: str, where: str) -> Palette:
+    """A palette file another tool wrote (label_colors.txt, class_dict.csv, ...), or YAML."""
+    from maskcli import formats
+
+    reader = formats.sniff(path.name, text)
+    if reader is None:
+        try:
+            return parse_palette_text(text, where)
+        except PaletteError:
+            raise PaletteError(
+                f"{where}: not a palette file maskcli can read (expected one of: "
+                f"{'; '.join(formats.FORMATS)})"
+            ) from None
+    return _validate(reader(text, where, path.stem), where)
+
+
 def builtin_dir() -> Path:
     """Where the built-in palettes are: inside the installed package, or the source tree."""
     here = Path(__file__).resolve().parent
@@ -315,7 +331,10 @@ def _load_file(path: Path, builtin: bool) -> Palette:
         raise PaletteError(f"{where}: not a text file (not valid UTF-8)") from None
     except OSError as exc:
         raise PaletteError(f"{where}: cannot read: {exc.strerror or exc}") from None
-    palette = parse_palette_text(text, where)
+    if builtin or path.suffix.lower() in (".yaml", ".yml"):
+        palette = parse_palette_text(text, where)
+    else:
+        palette = _parse_other_format(path, text, where)
     if builtin:
         where = path.name[: -len(".yaml")]
     return _replace(palette, path=where, file=str(path), builtin=builtin)

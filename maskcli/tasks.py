@@ -54,7 +54,7 @@ def to_index(mask, settings: Settings):
 
     if settings.palette is None:  # -p embedded
         if mask.kind != "palettized":
-            raise WrongKindError(f"is a {mask.mode} image and has no embedded palette")
+            raise WrongKindError(f"is {mask.a_mode} image and has no embedded palette")
         index = mask.array.copy()
         transparent = _transparent(mask, settings)
         if transparent is not None:
@@ -69,7 +69,7 @@ def to_index(mask, settings: Settings):
             decoded = convert.decode_palettized(mask.array, mask.colors, settings.palette, policy, transparent)
         else:
             raise WrongKindError(
-                f"is a {mask.mode} image, so it looks like an index mask already; "
+                f"is {mask.a_mode} image, so it looks like an index mask already; "
                 "to-index needs a color mask (RGB, RGBA or palettized)"
             )
     except UnknownColorsError as exc:
@@ -104,7 +104,7 @@ def convert_mask(mask, settings: Settings) -> tuple[bytes, dict | None]:
         return masks.encode_index_png(index), info
     if mask.kind == "color":
         raise WrongKindError(
-            f"is a {mask.mode} color image; {settings.command} needs an index mask "
+            f"is {mask.a_mode} color image; {settings.command} needs an index mask "
             "(grayscale 8/16-bit, or palettized for its stored indices)"
         )
     if settings.command == "remap":
@@ -194,7 +194,7 @@ def count_colors(src: str, max_colors: int, alpha: str = "error"):
         colors, counts = convert.merge_counts(convert.pack_rgb(mask.colors[used][None])[0], per_entry[used])
     else:
         raise WrongKindError(
-            f"is a {mask.mode} image, so it looks like an index mask; extract-palette reads color masks"
+            f"is {mask.a_mode} image, so it looks like an index mask; extract-palette reads color masks"
         )
     if len(colors) > max_colors:
         raise MaskError(
