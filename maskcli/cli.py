@@ -14,6 +14,7 @@ from maskcli import __version__
 from maskcli.errors import MaskcliError, PaletteError, UsageError
 from maskcli.options import (
     EMBEDDED,
+    _palette_loader,
     batch_options,
     inputs_argument,
     jobs_option,
@@ -235,42 +236,69 @@ def check(ctx, inputs, palette, indices, strict, **_):
     show_default=True,
     help="Id order: by color (r, g, b), or by pixel count, most frequent first.",
 )
+@click.option("--min-pixels", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Drop colors with fewer than N pixels over all inputs.")
+@click.option("--min-files", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Drop colors found in fewer than N files.")
 @click.option(
     "--max-colors",
     type=click.IntRange(min=1),
     default=256,
     show_default=True,
-    help="Stop with an error when the inputs hold more colors (photos or lossy masks).",
+    help="Stop with an error when the inputs hold more colors (counted after --min-pixels and "
+    "--min-files): they are probably photos or lossy masks.",
 )
+@click.option("--names-from", "names_from", callback=_palette_loader(False), metavar="PALETTE",
+              help="Name the colors this palette (a built-in or a file) knows, with its ids and ignore "
+              "settings; new colors get ids above its highest id.")
 @click.option("--alpha", type=click.Choice(["error", "ignore"]), default="error", show_default=True,
               help="Fully transparent pixels: fail the file, or leave them out of the counts.")
 @jobs_option
 @quiet_option
-def extract_palette(inputs, output, order, max_colors, alpha, jobs, quiet):
+def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, names_from, alpha, jobs, quiet):
     """Find the colors in sample color masks and write a palette to start from.
 
     Every distinct color becomes a class with its pixel and file counts and a placeholder
     name; ids are assigned by color (or by frequency), whatever order files are read in.
-    Rename the classes, then use the file with -p.
+    A table of colors and the built-in palettes that match them go to stderr. Rename the
+    classes, then use the file with -p.
 
     \b
     $ maskcli extract-palette masks/ -o my-palette.yaml
+    $ maskcli extract-palette gta5/labels --min-pixels 50 --names-from cityscapes
     $ maskcli extract-palette a.png b.png --order frequency
     """
     from maskcli import extract
     from maskcli.masks import atomic_write
-    from maskcli.palette import palette_to_yaml
+    from maskcli.palette import builtin_palettes, load_palette, palette_to_yaml
 
+    if not inputs:
+        raise _UsageProblem("no inputs: give INPUT...")
+    filtered = bool(min_pixels or min_files)
     try:
-        if not inputs:
-            raise _UsageProblem("no inputs: give INPUT...")
-        colors, report = extract.scan_colors(inputs, jobs, max_colors, quiet, alpha)
+        found, report = extract.scan_colors(inputs, jobs, max_colors, quiet, alpha, filtered)
     except extract.TooManyColors as exc:
         raise click.ClickException(str(exc)) from None
     if report.failed:
         report.finish()
         raise click.ClickException(f"no palette written: {report.failed} file(s) could not be read")
-    palette = extract.build_palette(colors, order, extract.default_name(inputs))
+    colors, n_dropped, px_dropped = extract.drop_rare(found, min_pixels, min_files)
+    if len(colors) > max_colors:
+        raise click.ClickException(
+            f"{len(colors)} colors remain, more than --max-colors {max_colors}: they are probably "
+            "photos or lossy masks (or raise --min-pixels / --min-files)"
+        )
+    if not colors:
+        raise click.ClickException(f"no colors remain after --min-pixels {min_pixels} / --min-files {min_files}")
+    candidates = {n: load_palette(n) for n in builtin_palettes()}
+    if names_from is not None:
+        candidates = {names_from.path or names_from.name: names_from}
+    matches = extract.identify(colors, candidates)
+    known = set()
+    if matches and not matches[0].swapped:
+        known = set(dict(candidates[matches[0].palette].decode_pairs()))
+    noise = extract.probable_noise(colors, known)
+    palette, new_colors = extract.build_palette(colors, order, extract.default_name(inputs), names_from)
     text = palette_to_yaml(
         palette,
         header=f"written by maskcli {__version__} extract-palette from {report.converted} file(s)"
@@ -283,8 +311,23 @@ def extract_palette(inputs, output, order, max_colors, alpha, jobs, quiet):
             atomic_write(output, text.encode("utf-8"))
         except OSError as exc:
             raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
-    if not quiet:
-        click.echo(f"extract-palette: {len(palette.classes)} colors in {report.converted} file(s)", err=True)
+    if quiet:
+        return
+    say = lambda message: click.echo(message, err=True)  # noqa: E731
+    say(extract.summary_table(colors, noise))
+    if n_dropped:
+        say(f"dropped {n_dropped} rare color(s), {px_dropped} px (--min-pixels {min_pixels}, --min-files {min_files})")
+    if noise:
+        noise_px = sum(colors[c][0] for c in noise)
+        say(f"{len(noise)} color(s), {noise_px} px, are probable anti-aliasing / resampling noise (marked noise?):")
+        for color, why in sorted(noise.items(), key=lambda kv: -colors[kv[0]][0])[:10]:
+            say(f"  {color} {colors[color][0]} px: {why}")
+    for match in matches:
+        say(f"match: {match.describe()}")
+    if names_from is not None and new_colors:
+        shown = ", ".join(str(c) for c in new_colors[:10])
+        say(f"{len(new_colors)} color(s) not in {names_from.path or names_from.name}, given new ids: {shown}")
+    say(f"extract-palette: {len(palette.classes)} classes from {len(colors)} colors in {report.converted} file(s)")
 
 
 @cli.group("palettes", invoke_without_command=True)
@@ -314,7 +357,11 @@ def palettes_list():
 
 @palettes.command("show")
 @click.argument("name", metavar="NAME")
-def palettes_show(name):
+@click.option("--legend", type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="Also render a legend image: a row per class (and ignore) in its color, with id and name.")
+@click.option("--color/--no-color", "colored", default=None,
+              help="Color swatches before each class (default: when stdout is a terminal and NO_COLOR is unset).")
+def palettes_show(name, legend, colored):
     """Print one palette (a built-in name or a file): id, name, color, ignore settings.
 
     Colors shared by several classes are marked with '*' (to-index decodes them to the
@@ -322,12 +369,24 @@ def palettes_show(name):
 
     \b
     $ maskcli palettes show cityscapes
-    $ maskcli palettes show my-palette.yaml
+    $ maskcli palettes show my-palette.yaml --legend legend.png
     """
-    from maskcli.palette import load_palette
-    from maskcli.show import format_palette
+    import os
 
-    click.echo(format_palette(load_palette(name)))
+    from maskcli.palette import load_palette
+    from maskcli.show import format_palette, format_palette_colored, legend_png
+
+    palette = load_palette(name)
+    if colored is None:
+        colored = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    click.echo(format_palette_colored(palette) if colored else format_palette(palette), color=colored)
+    if legend:
+        from maskcli.masks import atomic_write
+
+        try:
+            atomic_write(legend, legend_png(palette))
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {legend}: {exc.strerror or exc}") from None
 
 
 @palettes.command("convert")

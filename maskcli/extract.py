@@ -1,8 +1,14 @@
-"""extract-palette: the distinct colors of sample masks, as a palette to start from."""
+"""extract-palette: the distinct colors of sample masks, as a palette to start from.
+
+Scanning counts pixels and files per color in parallel; the rest is pure: filtering rare
+colors, flagging probable edge noise, recognising a built-in dataset palette (also with
+swapped channels), naming colors from a known palette, and building the palette.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from maskcli import runner, tasks
 from maskcli.errors import MaskcliError, UsageError
@@ -12,17 +18,25 @@ from maskcli.plan import find_inputs
 from maskcli.report import Report
 
 ORDERS = ("color", "frequency")
+HARD_LIMIT = 1_000_000  # distinct colors kept in memory at most, whatever the filters
+RARE_SHARE = 0.0005  # a color under 0.05 % of all pixels is rare; at or above it, frequent
+NEAR = 12.0  # a rare color this close to a frequent one is probably noise
+ON_SEGMENT = 4.0  # a rare color this close to the segment between two frequent ones is a blend
+
+RGB = tuple[int, int, int]
 
 
 class TooManyColors(MaskcliError):
     pass
 
 
-def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: str = "error"):
+def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: str = "error",
+                filtered: bool = False):
     """Count pixels and files per color over every mask under ``inputs``.
 
-    Returns ``(counts, report)`` where ``counts`` maps an (r, g, b) tuple to ``[pixels, files]``.
-    Raises TooManyColors as soon as the inputs hold more than ``max_colors`` colors.
+    Returns ``(colors, report)``: ``colors`` maps (r, g, b) to ``[pixels, files]``. Without
+    filters it stops as soon as the inputs hold more than ``max_colors`` colors; with filters
+    (``filtered``) the limit applies after filtering, and scanning stops at HARD_LIMIT.
     """
     files = find_inputs(inputs)
     if not files:
@@ -30,6 +44,7 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
             f"no mask files found in {', '.join(map(str, inputs))} "
             f"(looked for {', '.join(DEFAULT_EXTENSIONS)}, recursively)"
         )
+    limit = HARD_LIMIT if filtered else max_colors
     progress = runner.Progress(len(files), "extract-palette", enabled=not quiet)
     report = Report("extract-palette", len(files), progress.write, quiet)
     counts: dict[int, list[int]] = {}
@@ -45,33 +60,157 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
             entry = counts.setdefault(key, [0, 0])
             entry[0] += n
             entry[1] += 1
-        if len(counts) > max_colors:
+        if len(counts) > limit:
             raise TooManyColors(
-                f"the inputs hold more than --max-colors {max_colors} colors (found {len(counts)} "
-                f"by {src}); they are probably photos or lossy masks, not label masks"
+                f"the inputs hold more than {'--max-colors ' if limit == max_colors else ''}{limit} colors "
+                f"(found {len(counts)} by {src}); they are probably photos or lossy masks, not label masks"
             )
 
     try:
-        runner.run(tasks.safe_count_colors, files, args=(max_colors, alpha), jobs=jobs, on_result=on_result)
+        runner.run(tasks.safe_count_colors, files, args=(limit, alpha), jobs=jobs, on_result=on_result)
     finally:
         progress.close()
     colors = {(k & 255, (k >> 8) & 255, (k >> 16) & 255): v for k, v in counts.items()}
     return colors, report
 
 
-def build_palette(colors: dict, order: str = "color", name: str = "extracted") -> Palette:
-    """A palette with one class per color, ids 0..n-1 in ``order`` (by color, or by pixel count
-    with ties by color). ignore_index stays 255 up to 255 colors, else it is 65535."""
+# --------------------------------------------------------------------------- pure analysis
+
+
+def drop_rare(colors: dict, min_pixels: int = 0, min_files: int = 0) -> tuple[dict, int, int]:
+    """Keep colors with at least ``min_pixels`` pixels and ``min_files`` files; returns the
+    kept colors, and how many colors and pixels were dropped."""
+    kept = {c: v for c, v in colors.items() if v[0] >= min_pixels and v[1] >= min_files}
+    dropped = [v[0] for c, v in colors.items() if c not in kept]
+    return kept, len(dropped), sum(dropped)
+
+
+def probable_noise(colors: dict, known=frozenset()) -> dict[RGB, str]:
+    """Rare colors that look like anti-aliasing or resampling noise, with the reason: close to
+    a frequent color, or lying between two frequent colors (a blend). Colors in ``known`` (a
+    matching dataset palette's) are real classes, however rare."""
+    import numpy as np
+
+    total = sum(v[0] for v in colors.values()) or 1
+    frequent = [c for c, v in colors.items() if v[0] / total >= RARE_SHARE or c in known]
+    rare = [c for c, v in colors.items() if v[0] / total < RARE_SHARE and c not in known]
+    if not frequent or not rare:
+        return {}
+    f = np.array(frequent, dtype=np.float64)
+    r = np.array(rare, dtype=np.float64)
+    d = np.sqrt(((r[:, None, :] - f[None, :, :]) ** 2).sum(-1))
+    nearest = d.argmin(1)
+    found: dict[RGB, str] = {}
+    for i in np.flatnonzero(d[np.arange(len(r)), nearest] <= NEAR):
+        found[rare[i]] = f"within {d[i, nearest[i]]:.1f} of {frequent[nearest[i]]}"
+    if len(frequent) >= 2:
+        a_idx, b_idx = np.triu_indices(len(frequent), 1)
+        a, b = f[a_idx], f[b_idx]  # (P, 3)
+        ab = b - a
+        length2 = (ab**2).sum(-1)
+        for i in range(len(r)):
+            if rare[i] in found:
+                continue
+            t = ((r[i] - a) * ab).sum(-1) / length2
+            inside = (t > 0.05) & (t < 0.95)
+            dist = np.sqrt((((a + t[:, None] * ab) - r[i]) ** 2).sum(-1))
+            hit = np.flatnonzero(inside & (dist <= ON_SEGMENT))
+            if hit.size:
+                j = hit[dist[hit].argmin()]
+                found[rare[i]] = f"between {frequent[a_idx[j]]} and {frequent[b_idx[j]]}"
+    return found
+
+
+@dataclass(frozen=True)
+class Match:
+    palette: str
+    known: int  # found colors the palette knows
+    total: int  # found colors
+    swapped: bool  # matched only with the channels reversed (BGR written as RGB)
+
+    def describe(self) -> str:
+        how = " with the channels reversed (the masks were probably written from BGR arrays)" if self.swapped else ""
+        if self.known == self.total:
+            return f"all {self.total} colors belong to {self.palette}{how}"
+        return f"{self.known} of {self.total} colors belong to {self.palette}{how}"
+
+
+def identify(colors: dict, candidates: dict[str, Palette], best: int = 3) -> list[Match]:
+    """The palettes that know most of the found colors (at least half), best first; a palette
+    that knows more colors once each color's channels are reversed is reported as swapped."""
+    found = set(colors)
+    swapped = {(b, g, r) for r, g, b in found}
+    matches = []
+    for name, palette in candidates.items():
+        known = set(dict(palette.decode_pairs()))
+        straight, reverse = len(found & known), len(swapped & known)
+        is_swapped = reverse > straight
+        hits = reverse if is_swapped else straight
+        if hits * 2 >= len(found) and hits:
+            matches.append(Match(name, hits, len(found), is_swapped))
+    matches.sort(key=lambda m: (-m.known, m.swapped, m.palette))
+    return matches[:best]
+
+
+def build_palette(colors: dict, order: str = "color", name: str = "extracted",
+                  names_from: Palette | None = None) -> tuple[Palette, list[RGB]]:
+    """A palette with one class per color. Without ``names_from``: ids 0..n-1 in ``order`` (by
+    color, or by pixel count with ties by color); ignore_index stays 255 up to 255 colors,
+    else 65535. With it: the colors it knows keep its ids, names and ignore settings; the
+    others get new ids above its highest id (skipping its ignore index) and are returned."""
     if order == "frequency":
         ranked = sorted(colors.items(), key=lambda kv: (-kv[1][0], kv[0]))
     else:
         ranked = sorted(colors.items())
-    ignore_index = 255 if len(ranked) <= 255 else 65535
-    classes = tuple(
-        PaletteClass(i, f"class_{i}", color, pixels=pixels, files=files)
-        for i, (color, (pixels, files)) in enumerate(ranked)
-    )
-    return Palette(name=name, classes=classes, ignore_index=ignore_index)
+    if names_from is None:
+        ignore_index = 255 if len(ranked) <= 255 else 65535
+        classes = tuple(
+            PaletteClass(i, f"class_{i}", color, pixels=pixels, files=files)
+            for i, (color, (pixels, files)) in enumerate(ranked)
+        )
+        return Palette(name=name, classes=classes, ignore_index=ignore_index), []
+    by_color = {}
+    for c in names_from.classes:
+        for color in (c.color, *c.also):
+            by_color.setdefault(color, c)
+    ignore_colors = set(names_from.ignore_colors)
+    known, unknown, seen_ignore = {}, [], []
+    for color, (pixels, files) in ranked:
+        if color in by_color:
+            cls = by_color[color]
+            entry = known.setdefault(cls.id, [cls, 0, 0])
+            entry[1] += pixels
+            entry[2] += files
+        elif color in ignore_colors:
+            seen_ignore.append(color)
+        else:
+            unknown.append((color, pixels, files))
+    classes = [PaletteClass(c.id, c.name, c.color, c.also, pixels=px, files=nf)
+               for c, px, nf in (known[i] for i in sorted(known))]
+    next_id = max((c.id for c in names_from.classes), default=-1) + 1
+    for color, pixels, files in unknown:
+        if next_id == names_from.ignore_index:
+            next_id += 1
+        classes.append(PaletteClass(next_id, f"class_{next_id}", color, pixels=pixels, files=files))
+        next_id += 1
+    if next_id > 65536:
+        raise UsageError("too many new colors for 16-bit ids")
+    palette = Palette(name=name, classes=tuple(classes), ignore_index=names_from.ignore_index,
+                      ignore_colors=names_from.ignore_colors)
+    return palette, [color for color, _, _ in unknown]
+
+
+def summary_table(colors: dict, noise: dict, limit: int = 40) -> str:
+    """color, pixels, % of pixels, files (most pixels first), for stderr."""
+    total = sum(v[0] for v in colors.values()) or 1
+    rows = sorted(colors.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    lines = [f"{'color':<17} {'pixels':>12} {'%':>8} {'files':>6}"]
+    for color, (pixels, files) in rows[:limit]:
+        mark = "  noise?" if color in noise else ""
+        lines.append(f"{'({}, {}, {})'.format(*color):<17} {pixels:>12} {100 * pixels / total:>8.3f} {files:>6}{mark}")
+    if len(rows) > limit:
+        lines.append(f"... and {len(rows) - limit} more colors")
+    return "\n".join(lines)
 
 
 def default_name(inputs) -> str:
