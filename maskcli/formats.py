@@ -46,17 +46,23 @@ def _entries_to_data(entries, name: str, where: str) -> dict:
     return data
 
 
-def read_label_colors(text: str, where: str, name: str) -> dict:
-    """CamVid label_colors.txt: 'R G B<tabs or spaces>name' per line."""
+def _read_lines(text: str, where: str, name: str, pattern, expected: str, label: int, rgb: tuple) -> dict:
+    """One entry per non-blank, non-comment line matching ``pattern``: the name is group
+    ``label``, the color groups ``rgb``; the id is the entry's position."""
     entries = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        m = _TRIPLET_LINE.fullmatch(line)
+        m = pattern.fullmatch(line)
         if not m:
-            raise PaletteError(f"{where}: line {lineno}: expected 'R G B name', got {line.strip()!r}")
-        entries.append((len(entries), m.group(4), tuple(int(m.group(i)) for i in (1, 2, 3))))
+            raise PaletteError(f"{where}: line {lineno}: expected {expected!r}, got {line.strip()!r}")
+        entries.append((len(entries), m.group(label), tuple(int(m.group(i)) for i in rgb)))
     return _entries_to_data(entries, name, where)
+
+
+def read_label_colors(text: str, where: str, name: str) -> dict:
+    """CamVid label_colors.txt: 'R G B<tabs or spaces>name' per line."""
+    return _read_lines(text, where, name, _TRIPLET_LINE, "R G B name", 4, (1, 2, 3))
 
 
 def read_class_csv(text: str, where: str, name: str) -> dict:
@@ -84,15 +90,7 @@ def read_class_csv(text: str, where: str, name: str) -> dict:
 
 def read_cvat_labelmap(text: str, where: str, name: str) -> dict:
     """CVAT/Datumaro labelmap.txt: 'name:r,g,b:parts:actions' per line, '#' comments."""
-    entries = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        m = _CVAT_LINE.fullmatch(line)
-        if not m:
-            raise PaletteError(f"{where}: line {lineno}: expected 'name:r,g,b:parts:actions', got {line.strip()!r}")
-        entries.append((len(entries), m.group(1), tuple(int(m.group(i)) for i in (2, 3, 4))))
-    return _entries_to_data(entries, name, where)
+    return _read_lines(text, where, name, _CVAT_LINE, "name:r,g,b:parts:actions", 1, (2, 3, 4))
 
 
 def read_json(text: str, where: str, name: str) -> dict:
