@@ -30,6 +30,7 @@ class RunOptions:
     selection: Selection = Selection()
     rename: tuple[tuple[str, str], ...] = ()
     files_from: str | None = None
+    scheduler: str | None = None
     recorded: dict = field(default_factory=dict)  # the options as given, for the JSON report
 
 
@@ -76,7 +77,7 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
     interrupted = None
     try:
         runner.run(tasks.safe_convert, todo, args=(settings,), jobs=run.jobs, on_result=on_result,
-                   lost_result=(runner.LOST, None))
+                   lost_result=(runner.LOST, None), scheduler=run.scheduler)
     except runner.Interrupted as stop:
         interrupted = stop
     progress.close()

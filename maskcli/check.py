@@ -127,9 +127,9 @@ def table(totals: Totals, palette: Palette | None) -> str:
     return "\n".join(lines)
 
 
-def run(files, settings: CheckSettings, jobs: int, on_result) -> None:
+def run(files, settings: CheckSettings, jobs: int, on_result, scheduler=None) -> None:
     runner.run(check_file, files, args=(settings,), jobs=jobs, on_result=on_result,
-               lost_result={"error": runner.LOST})
+               lost_result={"error": runner.LOST}, scheduler=scheduler)
 
 
 def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = False) -> int:
@@ -174,7 +174,7 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         on_result(path, {"error": reason})
     interrupted = None
     try:
-        run(files, settings, run_options.jobs, on_result)
+        run(files, settings, run_options.jobs, on_result, run_options.scheduler)
     except runner.Interrupted as stop:
         interrupted = stop
     progress.close()

@@ -22,6 +22,7 @@ from maskcli.options import (
     palette_option,
     quiet_option,
     report_option,
+    scheduler_option,
     selection_options,
     stack,
 )
@@ -87,6 +88,7 @@ def _run_options(params: dict):
         selection=Selection(include=tuple(params["include"]), exclude=tuple(params["exclude"])),
         rename=params["rename"],
         files_from=params["files_from"],
+        scheduler=params.get("scheduler"),
         recorded=_recorded(params),
     )
 
@@ -203,6 +205,7 @@ def remap(ctx, inputs, output, mapping, **_):
               "instead of color masks.")
 @click.option("--strict", is_flag=True, help="Size differences and lossy inputs fail the check too.")
 @jobs_option
+@scheduler_option
 @stack(*selection_options)
 @report_option
 @quiet_option
@@ -254,8 +257,9 @@ def check(ctx, inputs, palette, indices, strict, **_):
 @click.option("--alpha", type=click.Choice(["error", "ignore"]), default="error", show_default=True,
               help="Fully transparent pixels: fail the file, or leave them out of the counts.")
 @jobs_option
+@scheduler_option
 @quiet_option
-def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, names_from, alpha, jobs, quiet):
+def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, names_from, alpha, jobs, scheduler, quiet):
     """Find the colors in sample color masks and write a palette to start from.
 
     Every distinct color becomes a class with its pixel and file counts and a placeholder
@@ -276,7 +280,7 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
         raise _UsageProblem("no inputs: give INPUT...")
     filtered = bool(min_pixels or min_files)
     try:
-        found, report = extract.scan_colors(inputs, jobs, max_colors, quiet, alpha, filtered)
+        found, report = extract.scan_colors(inputs, jobs, max_colors, quiet, alpha, filtered, scheduler)
     except extract.TooManyColors as exc:
         raise click.ClickException(str(exc)) from None
     if report.failed:

@@ -31,7 +31,7 @@ class TooManyColors(MaskcliError):
 
 
 def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: str = "error",
-                filtered: bool = False):
+                filtered: bool = False, scheduler: str | None = None):
     """Count pixels and files per color over every mask under ``inputs``.
 
     Returns ``(colors, report)``: ``colors`` maps (r, g, b) to ``[pixels, files]``. Without
@@ -67,7 +67,8 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
             )
 
     try:
-        runner.run(tasks.safe_count_colors, files, args=(limit, alpha), jobs=jobs, on_result=on_result)
+        runner.run(tasks.safe_count_colors, files, args=(limit, alpha), jobs=jobs, on_result=on_result,
+                   scheduler=scheduler)
     finally:
         progress.close()
     colors = {(k & 255, (k >> 8) & 255, (k >> 16) & 255): v for k, v in counts.items()}

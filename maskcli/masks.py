@@ -56,7 +56,13 @@ class Mask:
 
 
 def read_mask(path: str | os.PathLike) -> Mask:
-    """Read a mask file of any supported kind; raises ReadError or WrongKindError."""
+    """Read a mask file of any supported kind (a path, or an fsspec URL); raises ReadError or
+    WrongKindError."""
+    from maskcli import storage
+
+    path = storage.local_path(path)
+    if storage.is_remote(path):
+        return decode_mask(storage.read_bytes(path))
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -282,7 +288,12 @@ def write_rgb_mask(path: str | os.PathLike, rgb: np.ndarray) -> None:
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all: a temporary file in the same folder, then
     a rename. The file gets the permissions a new file gets (umask applies), like ``cp``."""
-    path = os.fspath(path)
+    from maskcli import storage
+
+    path = storage.local_path(path)
+    if storage.is_remote(path):
+        storage.write_bytes(path, data)
+        return
     folder, name = os.path.split(path)
     folder = folder or "."
     try:

@@ -60,13 +60,30 @@ def palette_option(allow_embedded: bool = False):
     )
 
 
-inputs_argument = click.argument(
-    "inputs", nargs=-1, metavar="INPUT...", type=click.Path(exists=True, allow_dash=True)
-)
+def _inputs(ctx, param, value):
+    """Local inputs must exist (checked here, before any work); URLs are checked when listed."""
+    import os
+
+    from maskcli import storage
+
+    for item in value:
+        path = storage.local_path(item)
+        if item != "-" and not storage.is_remote(path) and not os.path.lexists(path):
+            raise click.BadParameter(f"{item}: no such file or folder", ctx=ctx, param=param)
+    return value
+
+
+inputs_argument = click.argument("inputs", nargs=-1, metavar="INPUT...", callback=_inputs)
 
 jobs_option = click.option(
     "-j", "--jobs", type=click.IntRange(min=1), callback=_jobs, metavar="N",
     help="Worker processes. Default: the CPUs this process may use. 1 runs in-process.",
+)
+
+scheduler_option = click.option(
+    "--scheduler", envvar="MASKCLI_SCHEDULER", metavar="ADDRESS",
+    help="Run the per-file work on this Dask distributed scheduler (e.g. tcp://10.0.0.5:8786) "
+    "instead of local processes; also MASKCLI_SCHEDULER. Needs maskcli[dask].",
 )
 
 quiet_option = click.option(
@@ -134,6 +151,7 @@ def batch_options(allow_embedded: bool = False, palette: bool = True):
         ),
         palette_option(allow_embedded) if palette else map_option,
         jobs_option,
+        scheduler_option,
         click.option("--update", is_flag=True,
                      help="Skip files whose output exists and is newer than the input and the palette."),
         click.option("-n", "--dry-run", is_flag=True,

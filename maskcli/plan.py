@@ -9,6 +9,7 @@ import fnmatch
 import os
 from dataclasses import dataclass, field
 
+from maskcli import storage
 from maskcli.errors import UsageError
 from maskcli.masks import DEFAULT_EXTENSIONS
 
@@ -72,7 +73,11 @@ def find_inputs(inputs, selection: Selection = Selection(), skip_dirs=(), proble
             found.append(path)
 
     for item in inputs:
-        item = os.fspath(item)
+        item = storage.local_path(item)
+        if storage.is_remote(item):
+            for url in _find_remote(item, selection, skip_dirs):
+                add(url)
+            continue
         if not os.path.isdir(item):
             if not os.path.lexists(item):
                 raise UsageError(f"{item}: no such file or folder")
@@ -97,13 +102,48 @@ def find_inputs(inputs, selection: Selection = Selection(), skip_dirs=(), proble
     return found
 
 
+def _find_remote(url: str, selection: Selection, skip_dirs) -> list[str]:
+    """The objects under a remote folder that ``selection`` wants (or the object itself)."""
+    url = storage.normalize(url)
+    if not storage.is_dir(url):
+        if not storage.exists(url):
+            raise UsageError(f"{url}: no such object or folder")
+        return [url]
+    skip = tuple(storage.normalize(d) + "/" for d in map(storage.local_path, skip_dirs) if storage.is_remote(d))
+    found = []
+    for obj, rel in storage.find(url):
+        if any(part.startswith(".") for part in rel.split("/")) or (skip and obj.startswith(skip)):
+            continue
+        if selection.wants(rel.rsplit("/", 1)[-1], rel):
+            found.append(obj)
+    return found
+
+
 def _key(path: str) -> str:
+    if storage.is_remote(path):
+        return path
     return os.path.normcase(os.path.abspath(path))
+
+
+def _isdir(path: str) -> bool:
+    return storage.is_dir(path) if storage.is_remote(path) else os.path.isdir(path)
 
 
 def common_root(inputs) -> str:
     """The deepest folder containing every input: a folder input counts as itself, a file
-    input as its parent folder."""
+    input as its parent folder. Inputs are all local, or all in one remote store."""
+    inputs = [storage.local_path(i) for i in inputs]
+    protocols = {storage.protocol(i) if storage.is_remote(i) else None for i in inputs}
+    if len(protocols) > 1:
+        raise UsageError("the inputs must all be local or all in the same store (one URL scheme)")
+    proto = protocols.pop()
+    if proto is not None:
+        import posixpath
+
+        prefix = f"{proto}://"
+        bases = [storage.normalize(i)[len(prefix):] for i in inputs]
+        bases = [b if storage.is_dir(prefix + b) else posixpath.dirname(b) for b in bases]
+        return prefix + posixpath.commonpath(bases)
     bases = []
     for item in inputs:
         item = os.path.abspath(os.fspath(item))
@@ -112,6 +152,15 @@ def common_root(inputs) -> str:
         return os.path.commonpath(bases)
     except ValueError:
         raise UsageError("the inputs have no common folder (different drives?)") from None
+
+
+def _relative(path: str, root: str) -> str:
+    if storage.is_remote(path):
+        rel = path[len(root.rstrip("/")) + 1 :]
+        if not path.startswith(root.rstrip("/") + "/") or not rel or rel.startswith("/"):
+            raise UsageError(f"{path}: not inside {root}")  # never write outside the output folder
+        return rel
+    return os.path.relpath(os.path.abspath(path), root)
 
 
 def parse_rename(rule: str) -> tuple[str, str]:
@@ -140,13 +189,15 @@ def make_plan(inputs, output: str, selection: Selection = Selection(), rename=()
     writes exactly that file. Raises UsageError when nothing is found, when two inputs would
     write the same output, or when an output would overwrite an input.
     """
-    inputs = [os.fspath(i) for i in inputs]
-    output = os.fspath(output)
+    inputs = [storage.local_path(i) for i in inputs]
+    output = storage.local_path(output)
+    if storage.is_remote(output):
+        storage.filesystem(storage.protocol(output))  # a missing extra is a usage error, now
     single = (
         len(inputs) == 1
-        and not os.path.isdir(inputs[0])
+        and not _isdir(inputs[0])
         and output.lower().endswith(".png")
-        and not os.path.isdir(output)
+        and not _isdir(output)
     )
     problems: list[tuple[str, str]] = []
     files = find_inputs(inputs, selection, skip_dirs=() if single else (output,), problems=problems)
@@ -154,17 +205,18 @@ def make_plan(inputs, output: str, selection: Selection = Selection(), rename=()
         where = ", ".join(inputs)
         raise UsageError(f"no mask files found in {where} (looked for {selection.describe()}, recursively)")
     kept: list[str] = []
+    join = storage.join if storage.is_remote(output) else os.path.join
     if single:
         jobs = [(files[0], output)]
-        root = os.path.dirname(os.path.abspath(files[0]))
+        root = common_root(files)
     else:
         root = common_root(inputs)
         jobs = []
         for f in files:
-            rel, matched = output_name(os.path.relpath(os.path.abspath(f), root), rename)
+            rel, matched = output_name(_relative(f, root), rename)
             if not matched:
                 kept.append(f)
-            jobs.append((f, os.path.join(output, rel)))
+            jobs.append((f, join(output, rel)))
     check_collisions(jobs)
     return Plan(jobs, root, kept, problems)
 
@@ -188,12 +240,23 @@ def check_collisions(jobs) -> None:
 
 
 def is_up_to_date(src: str, dst: str, newer_than_ns: int = 0) -> bool:
-    """The output exists and is newer than its input and than ``newer_than_ns`` (the palette)."""
+    """The output exists and is newer than its input and than ``newer_than_ns`` (the palette).
+    In a store that keeps no modification times, an existing output counts as up to date."""
     try:
-        out = os.stat(dst).st_mtime_ns
-        return out > os.stat(src).st_mtime_ns and out > newer_than_ns
-    except OSError:
+        out = _mtime_ns(dst)
+        if out is None:
+            return True
+        into = _mtime_ns(src)
+        return (into is None or out > into) and out > newer_than_ns
+    except (OSError, UsageError):
         return False
+
+
+def _mtime_ns(path: str) -> int | None:
+    if storage.is_remote(path):
+        seconds = storage.modified(path)
+        return None if seconds is None else int(seconds * 1e9)
+    return os.stat(path).st_mtime_ns
 
 
 def read_file_list(path: str, stdin=None) -> list[str]:

@@ -113,15 +113,19 @@ def _signals_raise_interrupted():
         signal.signal(signal.SIGTERM, old)
 
 
-def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST) -> None:
+def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, scheduler: str | None = None) -> None:
     """Call ``fn(item, *args)`` for each item and ``on_result(item, result)`` in item order.
 
     ``jobs == 1`` (or a single item) runs in this process. A worker process that dies makes
-    ``lost_result`` the result of every item it may have held, and the run goes on with a new
-    pool. Raises :class:`Interrupted` on SIGINT or SIGTERM.
+    ``lost_result`` the result of the item it was on, and the run goes on with a new pool.
+    With ``scheduler`` (a Dask distributed address) the items run on that cluster instead.
+    Raises :class:`Interrupted` on SIGINT or SIGTERM.
     """
     items = list(items)
     with _signals_raise_interrupted():
+        if scheduler:
+            _run_dask(fn, items, args, scheduler, on_result, lost_result)
+            return
         if jobs <= 1 or len(items) <= 1:
             for item in items:
                 on_result(item, fn(item, *args))
@@ -187,6 +191,58 @@ def _run_pool(fn, items, args, workers, on_result, lost_result) -> None:
         _stop_pool(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def _dask_batch(fn, args, batch):
+    return [fn(item, *args) for item in batch]
+
+
+def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
+    """The same loop on a Dask distributed cluster: batches in flight, results in order. Dask
+    retries a task whose worker died; a batch that still fails loses its items."""
+    try:
+        from distributed import Client
+    except ImportError:
+        from maskcli.errors import UsageError
+
+        raise UsageError("--scheduler needs Dask distributed: pip install 'maskcli[dask]'") from None
+    try:
+        client = Client(address, timeout="20s", set_as_default=False)
+    except (OSError, ValueError) as exc:
+        from maskcli.errors import UsageError
+
+        raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        workers = max(1, sum(client.nthreads().values()))
+        size = batch_size(len(items), workers)
+        starts = iter(range(0, len(items), size))
+        [shared_args] = client.scatter([args], broadcast=True, hash=False)
+        inflight: deque = deque()
+
+        def fill():
+            while len(inflight) < 2 * workers:
+                start = next(starts, None)
+                if start is None:
+                    return
+                batch = items[start : start + size]
+                inflight.append((batch, client.submit(_dask_batch, fn, shared_args, batch, pure=False)))
+
+        fill()
+        while inflight:
+            batch, future = inflight.popleft()
+            try:
+                results = future.result()
+            except Exception:  # KilledWorker after Dask's retries, or a lost connection
+                results = [lost_result] * len(batch)
+            for item, result in zip(batch, results):
+                on_result(item, result)
+            fill()
+    except BaseException:
+        for _, future in list(locals().get("inflight", ())):
+            future.cancel()
+        raise
+    finally:
+        client.close()
 
 
 def _stop_pool(pool) -> None:

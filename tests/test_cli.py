@@ -169,7 +169,7 @@ def test_no_inputs_found_and_missing_input(tmp_path):
     assert result.exit_code == 2
     assert f"no mask files found in {tmp_path / 'empty'} (looked for .png, .bmp, .tif, .tiff, recursively)" in result.stderr
     result = invoke("to-index", tmp_path / "nothing", "-o", tmp_path / "out", "-p", "cityscapes")
-    assert result.exit_code == 2 and "does not exist" in result.stderr
+    assert result.exit_code == 2 and f"{tmp_path / 'nothing'}: no such file or folder" in result.stderr
 
 
 def test_bad_palette_file_is_a_one_line_usage_error(tmp_path):

@@ -1,0 +1,164 @@
+"""Remote paths: fsspec URLs (s3://, gs://, az://, memory://, ...) for inputs and outputs.
+
+Local paths (and file:// URLs, turned into local paths) never come here: they keep the
+fast path in masks.py and plan.py with no fsspec import. Everything that touches a remote
+store goes through this module: reading and writing bytes, listing, modification times.
+Credentials and endpoints come from the usual fsspec / cloud mechanisms (environment
+variables such as AWS_ENDPOINT_URL, config files, instance roles), never from maskcli options.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from urllib.parse import unquote, urlparse
+
+from maskcli.errors import ReadError, UsageError
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+# protocol -> the maskcli extra that installs its fsspec implementation
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
+          "abfss": "azure", "adl": "azure"}
+# stores whose single write of an object is atomic: a reader sees all of it or none
+ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"}
+
+
+def protocol(path: str) -> str | None:
+    """The URL scheme of ``path``, or None for a plain local path."""
+    m = _URL.match(os.fspath(path))
+    return m.group(1).lower() if m else None
+
+
+def is_remote(path) -> bool:
+    """True for a URL that needs fsspec (anything but a plain path or file://)."""
+    proto = protocol(os.fspath(path))
+    return proto is not None and proto != "file"
+
+
+def local_path(path):
+    """A plain path for ``path``, turning file:// URLs into paths; URLs stay as they are."""
+    path = os.fspath(path)
+    if protocol(path) == "file":
+        parsed = urlparse(path)
+        return unquote(parsed.path if not parsed.netloc else f"//{parsed.netloc}{parsed.path}")
+    return path
+
+
+@lru_cache(maxsize=16)
+def filesystem(proto: str):
+    """The fsspec filesystem for a protocol, or a usage error naming the extra to install."""
+    extra = EXTRAS.get(proto, "all")
+    try:
+        import fsspec
+    except ImportError:
+        raise UsageError(f"{proto}:// paths need fsspec: pip install 'maskcli[{extra}]'") from None
+    try:
+        return fsspec.filesystem(proto)
+    except ImportError as exc:
+        raise UsageError(f"{proto}:// paths need more packages: pip install 'maskcli[{extra}]' ({exc})") from None
+    except ValueError as exc:
+        raise UsageError(f"{proto}:// is not a protocol fsspec knows: {exc}") from None
+
+
+def split(url: str):
+    """(filesystem, path inside it) for a remote URL."""
+    fs = filesystem(protocol(url))
+    return fs, fs._strip_protocol(url)
+
+
+def normalize(url: str) -> str:
+    """The URL in the form listings give back (``memory://b/x`` -> ``memory:///b/x``)."""
+    fs, path = split(url)
+    return f"{protocol(url)}://{path.rstrip('/')}"
+
+
+def join(url: str, relative: str) -> str:
+    return url.rstrip("/") + "/" + relative.replace(os.sep, "/")
+
+
+def read_bytes(url: str) -> bytes:
+    fs, path = split(url)
+    try:
+        return fs.cat_file(path)
+    except FileNotFoundError:
+        raise ReadError("cannot read: no such object") from None
+    except IsADirectoryError:
+        raise ReadError("is a folder, not a file") from None
+    except OSError as exc:
+        raise ReadError(f"cannot read: {exc.strerror or exc}") from None
+    except Exception as exc:  # the store's own errors (permissions, throttling, ...)
+        raise ReadError(f"cannot read: {type(exc).__name__}: {exc}") from None
+
+
+def write_bytes(url: str, data: bytes) -> None:
+    """Write an object whole or not at all: one put where the store's put is atomic, else a
+    temporary name and a move."""
+    fs, path = split(url)
+    try:
+        if protocol(url) in ATOMIC_PUT:
+            fs.pipe_file(path, data)
+            return
+        parent, name = path.rsplit("/", 1) if "/" in path else ("", path)
+        tmp = f"{parent}/.{name}.{os.getpid()}.tmp" if parent else f".{name}.{os.getpid()}.tmp"
+        fs.pipe_file(tmp, data)
+        try:
+            fs.mv(tmp, path)
+        except BaseException:
+            fs.rm_file(tmp)
+            raise
+    except OSError:
+        raise
+    except Exception as exc:
+        raise OSError(f"{type(exc).__name__}: {exc}") from None
+
+
+def is_dir(url: str) -> bool:
+    fs, path = split(url)
+    try:
+        return fs.isdir(path)
+    except Exception:
+        return False
+
+
+def exists(url: str) -> bool:
+    fs, path = split(url)
+    try:
+        return fs.exists(path)
+    except Exception:
+        return False
+
+
+def find(url: str) -> list[tuple[str, str]]:
+    """Every object under a remote folder: (URL, path relative to the folder), sorted."""
+    fs, path = split(url)
+    proto = protocol(url)
+    base = path.rstrip("/") + "/"
+    found = fs.find(path, withdirs=False)
+    return [(f"{proto}://{p}", p[len(base):]) for p in sorted(found) if p.startswith(base)]
+
+
+def modified(url: str) -> float | None:
+    """An object's modification time (seconds since the epoch), None when the store gives
+    none; raises FileNotFoundError when it does not exist."""
+    fs, path = split(url)
+    return mtime(fs.info(path))
+
+
+def mtime(info: dict) -> float | None:
+    for key in ("mtime", "LastModified", "last_modified", "updated", "modified", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            from datetime import datetime
+
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None

@@ -1,0 +1,197 @@
+"""Remote stores through fsspec (an S3 API on loopback via moto) and a local Dask cluster.
+
+These need the optional extras (pip install -e '.[test-remote]'); .ci/run installs them.
+"""
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import write_png
+from maskcli.cli import cli
+
+COLORS = np.array([[128, 64, 128], [70, 70, 70], [0, 0, 142], [107, 142, 35]], np.uint8)
+
+
+def png_bytes(seed, size=(48, 64)):
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, len(COLORS), (size[0] // 8, size[1] // 8))
+    buf = io.BytesIO()
+    Image.fromarray(COLORS[np.kron(blocks, np.ones((8, 8), int))]).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3():
+    pytest.importorskip("s3fs", reason="needs maskcli[s3]")
+    pytest.importorskip("moto.server", reason="needs moto[server] for an S3 API on loopback")
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    client = boto3.client("s3")
+    yield client, {**os.environ, **env}
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.stop()
+
+
+def maskcli(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "maskcli", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def upload_tree(client, bucket, tmp_path, n=6):
+    client.create_bucket(Bucket=bucket)
+    local = tmp_path / "local-copy"
+    for i in range(n):
+        key = f"masks/{'train' if i % 2 else 'val'}/m{i}.png"
+        data = png_bytes(i)
+        client.put_object(Bucket=bucket, Key=key, Body=data)
+        (local / key).parent.mkdir(parents=True, exist_ok=True)
+        (local / key).write_bytes(data)
+    client.put_object(Bucket=bucket, Key="masks/val/broken.png", Body=b"this object is not an image")
+    return local / "masks"
+
+
+def keys(client, bucket, prefix):
+    return sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
+
+
+def test_bucket_to_bucket_with_update_and_a_broken_object(s3, tmp_path):
+    client, env = s3
+    local = upload_tree(client, "b2b", tmp_path)
+    first = maskcli("to-index", "s3://b2b/masks", "-o", "s3://b2b/out", "-p", "cityscapes", "-j", 2, env=env)
+    assert first.returncode == 1, first.stderr
+    assert "error: s3://b2b/masks/val/broken.png: not an image file maskcli can read" in first.stderr
+    assert "6 converted, 1 failed" in first.stderr
+    assert keys(client, "b2b", "out/") == [f"out/{s}/m{i}.png" for s, i in
+                                           sorted((("train" if i % 2 else "val"), i) for i in range(6))]
+    reference = maskcli("to-index", local, "-o", tmp_path / "ref", "-p", "cityscapes", "-j", 1)
+    assert reference.returncode == 0, reference.stderr
+    for key in keys(client, "b2b", "out/"):
+        body = client.get_object(Bucket="b2b", Key=key)["Body"].read()
+        assert body == (tmp_path / "ref" / key[len("out/"):]).read_bytes()  # byte for byte
+    again = maskcli("to-index", "s3://b2b/masks", "-o", "s3://b2b/out", "-p", "cityscapes", "--update", env=env)
+    assert "0 converted, 6 up to date, 1 failed" in again.stderr
+    time.sleep(1.1)  # S3 modification times have one-second resolution
+    client.put_object(Bucket="b2b", Key="masks/train/m1.png", Body=png_bytes(99))
+    third = maskcli("to-index", "s3://b2b/masks", "-o", "s3://b2b/out", "-p", "cityscapes", "--update", env=env)
+    assert "1 converted, 5 up to date, 1 failed" in third.stderr
+
+
+def test_bucket_to_local_and_check_and_extract(s3, tmp_path):
+    client, env = s3
+    upload_tree(client, "b2l", tmp_path)
+    result = maskcli("to-index", "s3://b2l/masks", "--exclude", "broken.png", "-o", tmp_path / "out", "-p", "cityscapes", env=env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.png")) == [f"m{i}.png" for i in range(6)]
+    check = maskcli("check", "s3://b2l/masks/train", "-p", "cityscapes", env=env)
+    assert check.returncode == 0 and "check: 3 ok, 0 failed" in check.stderr
+    extract = maskcli("extract-palette", "s3://b2l/masks/train", env=env)
+    assert extract.returncode == 0 and "match: all 4 colors belong to cityscapes" in extract.stderr
+
+
+def test_memory_store_in_process(tmp_path):
+    fsspec = pytest.importorskip("fsspec", reason="needs fsspec")
+    fs = fsspec.filesystem("memory")
+    for i, name in enumerate(["t/a.png", "t/sub/b.png", "t/.hidden.png"]):
+        fs.pipe_file(f"/memtest/{name}", png_bytes(i))
+    result = CliRunner().invoke(cli, ["to-index", "memory://memtest/t", "-o", str(tmp_path / "o"), "-p", "cityscapes", "-j", "1"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(str(p.relative_to(tmp_path / "o")) for p in (tmp_path / "o").rglob("*.png")) == ["a.png", "sub/b.png"]
+
+
+def test_a_missing_extra_is_named(monkeypatch, tmp_path):
+    pytest.importorskip("fsspec", reason="needs fsspec")
+    import fsspec
+
+    from maskcli import storage
+
+    def without_gcsfs(protocol, **kwargs):  # what fsspec does when gcsfs is not installed
+        raise ImportError("Install gcsfs to access Google Storage")
+
+    monkeypatch.setattr(fsspec, "filesystem", without_gcsfs)
+    storage.filesystem.cache_clear()
+    write_png(tmp_path / "a.png", np.zeros((2, 2, 3), np.uint8))
+    result = CliRunner().invoke(cli, ["to-index", "gs://bucket/masks", "-o", str(tmp_path / "o"), "-p", "cityscapes"])
+    storage.filesystem.cache_clear()
+    assert result.exit_code == 2
+    assert "pip install 'maskcli[gcs]'" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    distributed = pytest.importorskip("distributed", reason="needs maskcli[dask]")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    yield cluster
+    cluster.close()
+
+
+def test_dask_cluster_gives_the_same_bytes_as_a_local_run(dask_cluster, tmp_path):
+    for i in range(20):
+        (tmp_path / f"m/{i % 3}").mkdir(parents=True, exist_ok=True)
+        (tmp_path / f"m/{i % 3}/{i:02d}.png").write_bytes(png_bytes(i))
+    (tmp_path / "m/0/bad.png").write_bytes(b"junk")
+    local = maskcli("to-index", tmp_path / "m", "-o", tmp_path / "local", "-p", "cityscapes", "-j", 1)
+    remote = maskcli("to-index", tmp_path / "m", "-o", tmp_path / "dask", "-p", "cityscapes", "--scheduler", dask_cluster.scheduler_address)
+    assert local.returncode == remote.returncode == 1, remote.stderr
+    assert [line for line in local.stderr.splitlines() if line.startswith("error")] == \
+           [line for line in remote.stderr.splitlines() if line.startswith("error")]
+    made = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*.png"))
+    assert len(made) == 20
+    for rel in made:
+        assert (tmp_path / "local" / rel).read_bytes() == (tmp_path / "dask" / rel).read_bytes()
+    env = {**os.environ, "MASKCLI_SCHEDULER": dask_cluster.scheduler_address}
+    by_env = maskcli("to-rgb", tmp_path / "dask", "-o", tmp_path / "rgb", "-p", "cityscapes", env=env)
+    assert by_env.returncode == 0 and "to-rgb: 20 converted" in by_env.stderr
+
+
+def test_a_dask_worker_killed_mid_run(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="needs maskcli[dask]")
+    rng = np.random.default_rng(5)
+    for i in range(24):
+        blocks = rng.integers(0, len(COLORS), (48, 96))
+        write_png(tmp_path / f"m/{i:02d}.png", COLORS[np.kron(blocks, np.ones((16, 16), int))])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        proc = subprocess.Popen([sys.executable, "-m", "maskcli", "to-index", str(tmp_path / "m"), "-o", str(tmp_path / "out"),
+                                 "-p", "cityscapes", "--scheduler", cluster.scheduler_address],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not ((tmp_path / "out").is_dir() and any((tmp_path / "out").iterdir())):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        victim = next(iter(cluster.workers.values()))
+        os.kill(victim.process.pid, 9)  # the nanny's worker process, like the OOM killer
+        _, stderr = proc.communicate(timeout=120)
+    assert "Traceback" not in stderr
+    made = sorted(p.name for p in (tmp_path / "out").iterdir())
+    failed = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(made) + len(failed) == 24  # every file converted or reported, none lost, no hang
+    assert proc.returncode == (1 if failed else 0)
+    for name in made:
+        assert not name.startswith(".")
