@@ -140,3 +140,34 @@ def test_a_worker_killed_mid_run_does_not_hang_or_lose_files(tmp_path):
     # The items the dead worker held are retried alone: an external kill loses nothing.
     assert proc.returncode == 0, stderr
     assert sorted(os.listdir(out)) == sorted(expected)
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    import pty
+
+    for i in range(6):
+        write_png(tmp_path / f"m/{i}.png", np.full((16, 16, 3), (128, 64, 128), np.uint8))
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0 columns wide
+    proc = subprocess.Popen([sys.executable, "-m", "maskcli", "to-index", str(tmp_path / "m"), "-o", str(tmp_path / "o"),
+                             "-p", "cityscapes", "-j", "1"], stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    proc.wait(timeout=60)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert b"/6 [" in seen and b"file/s" in seen  # tqdm drew its bar on the terminal
+    piped = subprocess.run([sys.executable, "-m", "maskcli", "to-index", str(tmp_path / "m"), "-o", str(tmp_path / "o"),
+                            "-p", "cityscapes"], capture_output=True, text=True)
+    assert "/6 [" not in piped.stderr and piped.stderr.startswith("to-index: 6 converted")
