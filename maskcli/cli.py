@@ -14,7 +14,7 @@ from maskcli import __version__
 from maskcli.errors import MaskcliError, PaletteError, UsageError
 from maskcli.options import (
     EMBEDDED,
-    _palette_loader,
+    palette_loader,
     batch_options,
     inputs_argument,
     jobs_option,
@@ -251,7 +251,7 @@ def check(ctx, inputs, palette, indices, strict, **_):
     help="Stop with an error when the inputs hold more colors (counted after --min-pixels and "
     "--min-files): they are probably photos or lossy masks.",
 )
-@click.option("--names-from", "names_from", callback=_palette_loader(False), metavar="PALETTE",
+@click.option("--names-from", "names_from", callback=palette_loader(False), metavar="PALETTE",
               help="Name the colors this palette (a built-in or a file) knows, with its ids and ignore "
               "settings; new colors get ids above its highest id.")
 @click.option("--alpha", type=click.Choice(["error", "ignore"]), default="error", show_default=True,

@@ -13,7 +13,7 @@ from maskcli.errors import MaskcliError
 EMBEDDED = "embedded"
 
 
-def _palette_loader(allow_embedded: bool):
+def palette_loader(allow_embedded: bool):
     def load(ctx, param, value):
         if value is None:
             return None
@@ -54,7 +54,7 @@ def _renames(ctx, param, value):
 def palette_option(allow_embedded: bool = False):
     extra = " 'embedded' keeps the indices each palettized input stores." if allow_embedded else ""
     return click.option(
-        "-p", "--palette", required=True, callback=_palette_loader(allow_embedded), metavar="PALETTE",
+        "-p", "--palette", required=True, callback=palette_loader(allow_embedded), metavar="PALETTE",
         help="A built-in palette name (see 'maskcli palettes') or a palette YAML file "
         "(a value with a '/' or an extension is a file)." + extra,
     )
