@@ -34,7 +34,7 @@ def _check(src: str, settings: CheckSettings) -> dict:
     from maskcli import convert, masks
 
     mask = masks.read_mask(src)
-    found = {"size": [int(mask.array.shape[1]), int(mask.array.shape[0])], "mode": mask.mode}
+    found = {"size": [int(mask.shape[1]), int(mask.shape[0])], "mode": mask.mode}
     if mask.transparent is not None:
         raise MaskError(f"has {int(mask.transparent.sum())} fully transparent px (to-index needs --alpha ignore)")
     palette = settings.palette
@@ -51,7 +51,7 @@ def _check(src: str, settings: CheckSettings) -> dict:
         found["unknown_values"] = [[int(v), int(n)] for v, n in zip(values[~good], counts[~good])]
         return found
     if mask.kind == "color":
-        colors, counts = convert.color_counts(mask.array)
+        colors, counts = convert.key_counts(mask.keys())
     elif mask.kind == "palettized":
         per_entry = np.bincount(mask.array.reshape(-1), minlength=len(mask.colors))
         used = np.flatnonzero(per_entry)

@@ -110,25 +110,39 @@ class Decoded:
 
 @lru_cache(maxsize=4)
 def _decoder(palette: Palette) -> tuple[np.ndarray, int]:
-    """A 2**24-entry table from packed color to value, and the sentinel marking unknown colors.
+    """A 2**24-entry table from packed color to value, and the sentinel marking unknown colors
+    (the table takes 16 MiB for 8-bit palettes, 32 MiB for 16-bit ones)."""
+    keys, values, sentinel = _sorted_pairs(palette)
+    table = np.full(1 << 24, sentinel, dtype=values.dtype)
+    table[keys] = values
+    return table, sentinel
 
-    The sentinel is the smallest value no class uses, in the smallest dtype that has one
-    (the table takes 16 MiB for 8-bit palettes, 32 MiB for 16-bit ones).
-    """
+
+@lru_cache(maxsize=4)
+def _sorted_pairs(palette: Palette) -> tuple[np.ndarray, np.ndarray, int]:
+    """The palette's packed colors (sorted) with their values, and the sentinel: the smallest
+    value no class uses, in the smallest dtype that has one."""
     pairs = palette.decode_pairs()
     out_dtype = index_dtype(palette)
     used = np.zeros(65537, dtype=bool)
     used[[v for _, v in pairs] + [palette.ignore_index]] = True
     free = np.flatnonzero(~used[: np.iinfo(out_dtype).max + 1])
     if free.size:
-        table_dtype, sentinel = out_dtype, int(free[0])
+        dtype, sentinel = out_dtype, int(free[0])
     else:
-        table_dtype = np.dtype(np.uint16 if out_dtype == np.uint8 else np.uint32)
+        dtype = np.dtype(np.uint16 if out_dtype == np.uint8 else np.uint32)
         sentinel = np.iinfo(out_dtype).max + 1
-    table = np.full(1 << 24, sentinel, dtype=table_dtype)
     keys = pack_rgb(np.array([c for c, _ in pairs], dtype=np.uint8).reshape(-1, 3))
-    table[keys] = np.array([v for _, v in pairs], dtype=table_dtype)
-    return table, sentinel
+    order = np.argsort(keys)
+    return keys[order], np.array([v for _, v in pairs], dtype=dtype)[order], sentinel
+
+
+def _lookup_few(keys: np.ndarray, palette: Palette) -> tuple[np.ndarray, int]:
+    """Values of a few packed colors (a PLTE's) by binary search: no 16 MiB table needed."""
+    sorted_keys, values, sentinel = _sorted_pairs(palette)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    found = sorted_keys[at] == keys
+    return np.where(found, values[at], sentinel).astype(values.dtype), sentinel
 
 
 def _policy(unknown, max_distance=None, beyond="error") -> UnknownPolicy:
@@ -161,10 +175,43 @@ def decode_rgb(rgb, palette: Palette, policy: UnknownPolicy = UnknownPolicy(), t
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got {rgb.shape} {rgb.dtype}")
-    keys = pack_rgb(rgb)
+    return decode_keys(pack_rgb(rgb), palette, policy, transparent)
+
+
+def decode_keys(keys, palette: Palette, policy: UnknownPolicy = UnknownPolicy(), transparent=None) -> Decoded:
+    """:func:`decode_rgb` on colors already packed by :func:`pack_rgb`."""
     table, sentinel = _decoder(palette)
-    out = np.take(table, keys)
+    out = lookup(table, keys)
     return _resolve(out, sentinel, lambda: keys, palette, policy, transparent)
+
+
+ROWS_PIXELS = 1 << 18  # pixels per block of rows when colors are packed a block at a time
+
+
+def decode_rows(keys_of_rows, shape, palette: Palette, policy: UnknownPolicy = UnknownPolicy(),
+                transparent=None) -> Decoded:
+    """:func:`decode_keys` with the colors packed a block of rows at a time by
+    ``keys_of_rows(slice)``, so the whole image's packed colors (4 bytes per pixel) never
+    exist at once. They are packed whole only to describe unknown colors."""
+    table, sentinel = _decoder(palette)
+    height, width = shape
+    out = np.empty(shape, dtype=table.dtype)
+    step = max(1, ROWS_PIXELS // max(1, width))
+    for top in range(0, height, step):
+        rows = slice(top, top + step)
+        np.take(table, keys_of_rows(rows).reshape(-1), out=out[rows].reshape(-1))
+    return _resolve(out, sentinel, lambda: keys_of_rows(slice(None)), palette, policy, transparent)
+
+
+def lookup(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``table[keys]`` in slices of 256 Ki pixels: np.take would first copy all of ``keys``
+    as 64-bit indices (16 MiB more per 2 megapixels) for no gain in speed."""
+    out = np.empty(keys.shape, dtype=table.dtype)
+    flat_keys, flat_out = keys.reshape(-1), out.reshape(-1)
+    step = 1 << 18
+    for i in range(0, flat_keys.size, step):
+        np.take(table, flat_keys[i : i + step], out=flat_out[i : i + step])
+    return out
 
 
 def palettized_to_index(
@@ -181,18 +228,33 @@ def decode_palettized(indices, colors, palette: Palette, policy: UnknownPolicy =
     """:func:`palettized_to_index` with its statistics."""
     colors = np.asarray(colors, dtype=np.uint8).reshape(1, -1, 3)
     entry_keys = pack_rgb(colors)[0]
-    table, sentinel = _decoder(palette)
-    entry_values = np.take(table, entry_keys)
-    out = np.take(entry_values, indices)
+    entry_values, sentinel = _lookup_few(entry_keys, palette)
+    out = lookup(entry_values, indices)
     if not (entry_values == sentinel).any() and transparent is None:
         return Decoded(_as_index_dtype(out, palette))
     return _resolve(out, sentinel, lambda: np.take(entry_keys, indices), palette, policy, transparent)
 
 
+def _marked(out: np.ndarray, sentinel: int) -> np.ndarray | None:
+    """The pixels equal to ``sentinel``, or None when there are none (checked in slices, so
+    the common case allocates no full-size mask)."""
+    flat = out.reshape(-1)
+    step = 1 << 18
+    for i in range(0, flat.size, step):
+        if (flat[i : i + step] == sentinel).any():
+            return out == sentinel
+    return None
+
+
 def _resolve(out, sentinel, get_keys, palette: Palette, policy: UnknownPolicy, transparent) -> Decoded:
     """Apply the unknown-color policy to the pixels the table marked with ``sentinel``."""
-    bad = out == sentinel
     result = Decoded(out)
+    bad = _marked(out, sentinel)
+    if bad is None and transparent is None:
+        result.index = _as_index_dtype(out, palette)
+        return result
+    if bad is None:
+        bad = np.zeros(out.shape, dtype=bool)
     if transparent is not None:
         result.transparent = int(np.count_nonzero(transparent))
         if result.transparent:
@@ -301,7 +363,7 @@ def index_to_rgba(index: np.ndarray, palette: Palette) -> np.ndarray:
         if lo < 0 or hi > 65535:
             raise _unknown_indices_error(index[(index < 0) | (index > 65535)])
         index = index.astype(np.uint16)
-    packed = np.take(_encoder(palette), index)
+    packed = lookup(_encoder(palette), index)
     bad = packed == 0
     if bad.any():
         raise _unknown_indices_error(index[bad])
@@ -336,7 +398,12 @@ def color_counts(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns ``(colors, counts)``: (N, 3) uint8 RGB sorted by (r, g, b), and int64 counts. Label
     masks are runs of equal colors, so the runs are found first and only they are sorted.
     """
-    keys = pack_rgb(rgb).reshape(-1)
+    return key_counts(pack_rgb(rgb))
+
+
+def key_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`color_counts` on packed colors."""
+    keys = keys.reshape(-1)
     if keys.size == 0:
         return np.zeros((0, 3), np.uint8), np.zeros(0, np.int64)
     starts = np.concatenate(([0], np.flatnonzero(keys[1:] != keys[:-1]) + 1))
@@ -346,8 +413,7 @@ def color_counts(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def lookup_colors(colors: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarray]:
     """The value each (N, 3) RGB color decodes to, and whether the palette knows it."""
-    table, sentinel = _decoder(palette)
-    values = np.take(table, pack_rgb(np.asarray(colors, np.uint8).reshape(1, -1, 3))[0])
+    values, sentinel = _lookup_few(pack_rgb(np.asarray(colors, np.uint8).reshape(1, -1, 3))[0], palette)
     return values.astype(np.int64), values != sentinel
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import os
 import secrets
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -37,13 +38,52 @@ class Mask:
     (``array`` is (H, W) uint8 or uint16). ``mode`` describes the file for messages.
     ``transparent`` marks the fully transparent pixels (alpha 0) when the file has any; other
     alpha values below 255 are refused when reading.
+
+    A color mask keeps the array its decoder returned (``data``, channels in ``channels``
+    order: "rgb", "bgr", "rgba" or "bgra"); ``array`` (RGB) and ``keys()`` (packed colors for
+    the lookup) are made from it on demand, so converting needs one copy, not two.
     """
 
     kind: str
-    array: np.ndarray
+    data: np.ndarray
     mode: str
     colors: np.ndarray | None = None
     transparent: np.ndarray | None = None
+    channels: str = "rgb"
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def array(self) -> np.ndarray:
+        if self.kind != "color" or self.channels == "rgb":
+            return self.data
+        if "rgb" not in self._cache:
+            if self.channels == "rgba":
+                self._cache["rgb"] = np.ascontiguousarray(self.data[..., :3])
+            else:
+                code = {"bgr": "COLOR_BGR2RGB", "bgra": "COLOR_BGRA2RGB"}[self.channels]
+                cv2 = _cv2()
+                self._cache["rgb"] = cv2.cvtColor(self.data, getattr(cv2, code))
+        return self._cache["rgb"]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.data.shape[:2]
+
+    def keys(self, rows: slice = slice(None)) -> np.ndarray:
+        """The uint32 packed colors ``r | g << 8 | b << 16`` of a color mask (of some rows)."""
+        from maskcli.convert import pack_rgb
+
+        data = self.data[rows]
+        if self.channels == "rgb":
+            return pack_rgb(data)
+        cv2 = _cv2()
+        code = {"bgr": cv2.COLOR_BGR2RGBA, "bgra": cv2.COLOR_BGRA2RGBA, "rgba": None}[self.channels]
+        rgba = np.array(data, order="C") if code is None else cv2.cvtColor(data, code)
+        if sys.byteorder != "little":  # pragma: no cover - the view below assumes little-endian
+            return pack_rgb(self.array[rows])
+        keys = rgba.view(np.uint32)[..., 0]
+        np.bitwise_and(keys, 0x00FFFFFF, out=keys)
+        return keys
 
     @property
     def a_mode(self) -> str:
@@ -136,8 +176,8 @@ def _read_png_cv2(data: bytes, color_type: str, depth: int) -> Mask:
         raise WrongKindError(f"is a {mode} color image; color masks must be 8 bits per channel")
     if arr.shape[2] == 4:
         transparent = _transparency(arr[..., 3])
-        return Mask("color", cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB), mode, transparent=transparent)
-    return Mask("color", cv2.cvtColor(arr, cv2.COLOR_BGR2RGB), mode)
+        return Mask("color", arr, mode, transparent=transparent, channels="bgra")
+    return Mask("color", arr, mode, channels="bgr")
 
 
 def _read_pillow(data: bytes) -> Mask:
@@ -159,7 +199,7 @@ def _read_pillow(data: bytes) -> Mask:
     if mode == "RGBA":
         arr = np.asarray(img)
         transparent = _transparency(arr[..., 3])
-        return Mask("color", np.ascontiguousarray(arr[..., :3]), f"{fmt} RGBA", transparent=transparent)
+        return Mask("color", arr, f"{fmt} RGBA", transparent=transparent, channels="rgba")
     if mode == "L":
         return Mask("index", np.asarray(img), f"{fmt} grayscale 8-bit")
     if mode == "LA":
@@ -220,6 +260,14 @@ def _transparency(alpha: np.ndarray) -> np.ndarray | None:
         f"has {partial} partly transparent px (alpha between 1 and 254); maskcli cannot tell "
         "a class from a blend: remove the alpha channel first"
     )
+
+
+def warm_up() -> None:
+    """Decode and encode a tiny PNG once, so that the codecs' one-time set-up (about 2 MB in
+    OpenCV and libpng) happens when a worker starts, not inside its first file."""
+    cv2 = _cv2()
+    cv2.imdecode(np.frombuffer(encode_index_png(np.zeros((2, 2), np.uint8)), np.uint8), cv2.IMREAD_UNCHANGED)
+    decode_mask(encode_rgb_png(np.zeros((2, 2, 3), np.uint8))).keys()
 
 
 # --------------------------------------------------------------------------- writing

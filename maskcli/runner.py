@@ -60,12 +60,12 @@ def _worker_init(fn, args) -> None:
     global _task
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
     signal.signal(signal.SIGTERM, _worker_stop)
-    try:
-        import cv2
+    import cv2
 
-        cv2.setNumThreads(1)  # one worker per core already; OpenCV threads would compete
-    except ImportError:  # pragma: no cover
-        pass
+    from maskcli.masks import warm_up
+
+    cv2.setNumThreads(1)  # one worker per core already; OpenCV threads would compete
+    warm_up()
     _task = (fn, args)
 
 

@@ -64,7 +64,7 @@ def to_index(mask, settings: Settings):
     policy = settings.policy()
     try:
         if mask.kind == "color":
-            decoded = convert.decode_rgb(mask.array, settings.palette, policy, transparent)
+            decoded = convert.decode_rows(mask.keys, mask.shape, settings.palette, policy, transparent)
         elif mask.kind == "palettized":
             decoded = convert.decode_palettized(mask.array, mask.colors, settings.palette, policy, transparent)
         else:
@@ -185,8 +185,8 @@ def count_colors(src: str, max_colors: int, alpha: str = "error"):
             )
         keep = ~mask.transparent
     if mask.kind == "color":
-        rgb = mask.array if keep is None else mask.array[keep][None]
-        colors, counts = convert.color_counts(rgb)
+        keys = mask.keys()
+        colors, counts = convert.key_counts(keys if keep is None else keys[keep])
     elif mask.kind == "palettized":
         stored = mask.array if keep is None else mask.array[keep]
         per_entry = np.bincount(stored.reshape(-1), minlength=len(mask.colors))
