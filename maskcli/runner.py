@@ -87,7 +87,7 @@ def _pool_context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["maskcli.tasks", "maskcli.convert", "maskcli.masks"])
+        ctx.set_forkserver_preload(["maskcli.tasks", "maskcli.convert", "maskcli.masks", "cv2", "PIL.PngImagePlugin"])
         return ctx
     return multiprocessing.get_context()
 
