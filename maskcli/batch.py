@@ -77,7 +77,7 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
     interrupted = None
     try:
         runner.run(tasks.safe_convert, todo, args=(settings,), jobs=run.jobs, on_result=on_result,
-                   lost_result=(runner.LOST, None), scheduler=run.scheduler)
+                   lost_result=(runner.LOST, None), scheduler=run.scheduler, on_crash=_discard_partial)
     except runner.Interrupted as stop:
         interrupted = stop
     progress.close()
@@ -91,6 +91,14 @@ def _print_path_line(line: str) -> None:
     the bytes it has on disk, so the plan can be piped into other tools."""
     sys.stdout.flush()
     sys.stdout.buffer.write((line + "\n").encode(sys.stdout.encoding or "utf-8", "surrogateescape"))
+
+
+def _discard_partial(jobs, pids) -> None:
+    """Workers that were killed could not remove their temporary files: do it for them."""
+    from maskcli.masks import discard_temp_files_of
+
+    for _, dst in jobs:
+        discard_temp_files_of(dst, pids)
 
 
 def _palette_mtime_ns(settings: tasks.Settings) -> int:

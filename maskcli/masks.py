@@ -362,6 +362,22 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         _pending.discard(tmp)
 
 
+def discard_temp_files_of(path: str, pids) -> None:
+    """Remove the temporary files that processes ``pids`` (workers that were killed, so could
+    not clean up) left while writing ``path``."""
+    import glob
+
+    from maskcli import storage
+
+    path = storage.local_path(os.fspath(path))
+    if storage.is_remote(path):
+        return  # objects are written with one put: nothing partial exists
+    folder, name = os.path.split(path)
+    for pid in pids:
+        for tmp in glob.glob(os.path.join(glob.escape(folder or "."), f".{glob.escape(name)}.{pid}.*.tmp")):
+            _remove(tmp)
+
+
 def discard_temp_files() -> None:
     """Remove the temporary files this process is writing (called when a worker is stopped)."""
     for tmp in list(_pending):

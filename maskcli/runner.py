@@ -113,13 +113,16 @@ def _signals_raise_interrupted():
         signal.signal(signal.SIGTERM, old)
 
 
-def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, scheduler: str | None = None) -> None:
+def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, scheduler: str | None = None,
+        on_crash=None) -> None:
     """Call ``fn(item, *args)`` for each item and ``on_result(item, result)`` in item order.
 
     ``jobs == 1`` (or a single item) runs in this process. A worker process that dies makes
     ``lost_result`` the result of the item it was on, and the run goes on with a new pool.
     With ``scheduler`` (a Dask distributed address) the items run on that cluster instead.
-    Raises :class:`Interrupted` on SIGINT or SIGTERM.
+    ``on_crash(items, pids)`` is called when worker processes ``pids`` died while holding
+    ``items``, so the caller can remove what they left half-done. Raises
+    :class:`Interrupted` on SIGINT or SIGTERM.
     """
     items = list(items)
     with _signals_raise_interrupted():
@@ -130,10 +133,10 @@ def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, sched
             for item in items:
                 on_result(item, fn(item, *args))
             return
-        _run_pool(fn, items, args, min(jobs, len(items)), on_result, lost_result)
+        _run_pool(fn, items, args, min(jobs, len(items)), on_result, lost_result, on_crash)
 
 
-def _run_pool(fn, items, args, workers, on_result, lost_result) -> None:
+def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -> None:
     """The pool loop. When a worker dies, the items that were in flight are run again one at
     a time in a fresh pool, so only the item that kills a worker again is reported lost."""
     from concurrent.futures import ProcessPoolExecutor
@@ -162,31 +165,40 @@ def _run_pool(fn, items, args, workers, on_result, lost_result) -> None:
                 batch = items[start : start + size]
             inflight.append((batch, pool.submit(_run_batch, batch), alone))
 
+    def pids(pool) -> set:
+        return set((getattr(pool, "_processes", None) or {}).keys())
+
     pool = new_pool()
     try:
         fill(pool)
+        workers_pids = pids(pool)
         while inflight:
             batch, future, alone = inflight.popleft()
             try:
                 results = future.result()
             except BrokenProcessPool:
                 pool.shutdown(wait=False, cancel_futures=True)
+                held = [item for b in [batch, *(b for b, _, _ in inflight)] for item in b]
+                if on_crash is not None:
+                    on_crash(held, workers_pids | pids(pool))
                 if alone:  # it killed a worker on its own: report it and go on
                     on_result(batch[0], lost_result)
                     deaths_in_a_row += 1
                     if deaths_in_a_row >= 5:
                         raise PoolFailure("worker processes keep dying (5 files in a row); stopping") from None
                 else:
-                    suspects.extend(item for b in [batch, *(b for b, _, _ in inflight)] for item in b)
+                    suspects.extend(held)
                 inflight.clear()
                 pool = new_pool()
                 fill(pool)
+                workers_pids = pids(pool)
                 continue
             if alone:
                 deaths_in_a_row = 0
             for item, result in zip(batch, results):
                 on_result(item, result)
             fill(pool)
+            workers_pids |= pids(pool)
     except BaseException:
         _stop_pool(pool)
         raise

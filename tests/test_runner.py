@@ -36,3 +36,17 @@ def test_batch_size():
     assert runner.batch_size(10_000, 2) == 32
     assert runner.batch_size(40, 2) == 2
     assert runner.batch_size(3, 2) == 1
+
+
+def test_temporary_files_of_a_killed_worker_are_removed(tmp_path):
+    import os
+
+    from maskcli.batch import _discard_partial
+    from pool_helpers import write_or_die_writing
+
+    jobs = [(f"in{i}", str(tmp_path / (f"die{i}.png" if i == 5 else f"ok{i}.png"))) for i in range(12)]
+    seen = {}
+    runner.run(write_or_die_writing, jobs, jobs=2, on_result=lambda item, r: seen.setdefault(item[1], r),
+               lost_result="lost", on_crash=_discard_partial)
+    assert seen[str(tmp_path / "die5.png")] == "lost"
+    assert sorted(os.listdir(tmp_path)) == sorted(f"ok{i}.png" for i in range(12) if i != 5)  # no .tmp left
