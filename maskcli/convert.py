@@ -110,12 +110,24 @@ class Decoded:
 
 @lru_cache(maxsize=4)
 def _decoder(palette: Palette) -> tuple[np.ndarray, int]:
-    """A 2**24-entry table from packed color to value, and the sentinel marking unknown colors
-    (the table takes 16 MiB for 8-bit palettes, 32 MiB for 16-bit ones)."""
+    """A 2**24-entry table from packed color to value *minus the sentinel* (wrapping), so
+    that unknown colors are the table's zeros: the table is allocated zeroed and only the
+    pages holding palette colors are ever written, so of its 16 MiB (32 MiB for 16-bit
+    palettes) little becomes resident memory. :func:`lookup` adds the sentinel back."""
     keys, values, sentinel = _sorted_pairs(palette)
-    table = np.full(1 << 24, sentinel, dtype=values.dtype)
-    table[keys] = values
+    table = _zeroed(1 << 24, values.dtype)
+    table[keys] = values - values.dtype.type(sentinel)  # wraps around: sentinel -> 0
     return table, sentinel
+
+
+def _zeroed(n: int, dtype) -> np.ndarray:
+    """A zeroed array whose pages become resident only when written. An anonymous mmap, not
+    np.zeros: NumPy asks Linux for 2 MiB huge pages on large arrays, and then a few scattered
+    writes would make the whole table resident."""
+    import mmap
+
+    dtype = np.dtype(dtype)
+    return np.frombuffer(mmap.mmap(-1, n * dtype.itemsize), dtype=dtype)
 
 
 @lru_cache(maxsize=4)
@@ -181,7 +193,7 @@ def decode_rgb(rgb, palette: Palette, policy: UnknownPolicy = UnknownPolicy(), t
 def decode_keys(keys, palette: Palette, policy: UnknownPolicy = UnknownPolicy(), transparent=None) -> Decoded:
     """:func:`decode_rgb` on colors already packed by :func:`pack_rgb`."""
     table, sentinel = _decoder(palette)
-    out = lookup(table, keys)
+    out = lookup(table, keys, shift=sentinel)
     return _resolve(out, sentinel, lambda: keys, palette, policy, transparent)
 
 
@@ -200,17 +212,20 @@ def decode_rows(keys_of_rows, shape, palette: Palette, policy: UnknownPolicy = U
     for top in range(0, height, step):
         rows = slice(top, top + step)
         np.take(table, keys_of_rows(rows).reshape(-1), out=out[rows].reshape(-1))
+    np.add(out, out.dtype.type(sentinel), out=out)  # wraps around, undoing the table's offset
     return _resolve(out, sentinel, lambda: keys_of_rows(slice(None)), palette, policy, transparent)
 
 
-def lookup(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """``table[keys]`` in slices of 256 Ki pixels: np.take would first copy all of ``keys``
-    as 64-bit indices (16 MiB more per 2 megapixels) for no gain in speed."""
+def lookup(table: np.ndarray, keys: np.ndarray, shift: int = 0) -> np.ndarray:
+    """``table[keys] + shift`` (wrapping) in slices of 256 Ki pixels: np.take would first copy
+    all of ``keys`` as 64-bit indices (16 MiB more per 2 megapixels) for no gain in speed."""
     out = np.empty(keys.shape, dtype=table.dtype)
     flat_keys, flat_out = keys.reshape(-1), out.reshape(-1)
     step = 1 << 18
     for i in range(0, flat_keys.size, step):
         np.take(table, flat_keys[i : i + step], out=flat_out[i : i + step])
+    if shift:
+        np.add(out, out.dtype.type(shift), out=out)  # wraps around, undoing the table's offset
     return out
 
 
@@ -316,9 +331,10 @@ def _snap(out, keys, flat, palette: Palette, policy: UnknownPolicy, result: Deco
     if bad_keys.size < 500_000:  # few pixels: a binary search in the sorted distinct colors
         out.reshape(-1)[flat] = values[np.searchsorted(uniq, bad_keys)]
     else:  # many: a private copy of the table that also knows this image's unknown colors
-        patched = _decoder(palette)[0].copy()
-        patched[uniq] = values
-        out.reshape(-1)[flat] = np.take(patched, bad_keys)
+        table, sentinel = _decoder(palette)
+        patched = table.copy()
+        patched[uniq] = values.astype(table.dtype) - table.dtype.type(sentinel)
+        out.reshape(-1)[flat] = np.take(patched, bad_keys) + table.dtype.type(sentinel)
     result.snapped = int(counts[within].sum())
     result._snap_data = (uniq[within], ref[best[within]], ref_values[best[within]], counts[within])
 
