@@ -369,8 +369,21 @@ def _encoder(palette: Palette) -> np.ndarray:
     return table
 
 
-def index_to_rgba(index: np.ndarray, palette: Palette) -> np.ndarray:
-    """(H, W) integer index mask -> (H, W, 4) uint8 RGBA (alpha 255), checking every value."""
+@lru_cache(maxsize=8)
+def _color_lut(palette: Palette, order: str) -> tuple[np.ndarray, np.ndarray]:
+    """For 8-bit masks: a (256, 1, 3) color table in ``order`` ("rgb" or "bgr") and which of
+    the 256 values the palette defines."""
+    lut = np.zeros((256, 1, 3), dtype=np.uint8)
+    valid = np.zeros(256, dtype=bool)
+    for value, color in palette.encode_pairs():
+        if value < 256:
+            lut[value, 0] = color if order == "rgb" else color[::-1]
+            valid[value] = True
+    return lut, valid
+
+
+def _as_index(index: np.ndarray) -> np.ndarray:
+    """Check an index mask's shape and range; 8- and 16-bit masks pass as they are."""
     index = np.asarray(index)
     if index.ndim != 2 or index.dtype.kind not in "ui":
         raise ValueError(f"expected an (H, W) integer array, got {index.shape} {index.dtype}")
@@ -379,6 +392,33 @@ def index_to_rgba(index: np.ndarray, palette: Palette) -> np.ndarray:
         if lo < 0 or hi > 65535:
             raise _unknown_indices_error(index[(index < 0) | (index > 65535)])
         index = index.astype(np.uint16)
+    return index
+
+
+def colorize(index: np.ndarray, palette: Palette, order: str = "rgb") -> np.ndarray:
+    """(H, W) index mask -> (H, W, 3) uint8 colors with the channels in ``order`` ("rgb", or
+    "bgr" for a writer that wants OpenCV's order), checking every value first.
+
+    8-bit masks go through a 256-entry table with OpenCV (a histogram finds values the palette
+    lacks, one pass; the colors, another); 16-bit masks through a 65536-entry table."""
+    import cv2
+
+    index = _as_index(index)
+    if index.dtype == np.uint8 and index.size:
+        lut, valid = _color_lut(palette, order)
+        counts = cv2.calcHist([index], [0], None, [256], [0, 256]).reshape(-1)
+        if (counts[~valid] > 0).any():
+            raise _unknown_indices_error(index[~valid[index]])
+        return cv2.applyColorMap(index, lut)
+    rgba = index_to_rgba(index, palette)
+    if order == "bgr":
+        return cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)
+    return np.ascontiguousarray(rgba[..., :3])
+
+
+def index_to_rgba(index: np.ndarray, palette: Palette) -> np.ndarray:
+    """(H, W) integer index mask -> (H, W, 4) uint8 RGBA (alpha 255), checking every value."""
+    index = _as_index(index)
     packed = lookup(_encoder(palette), index)
     bad = packed == 0
     if bad.any():
@@ -396,7 +436,7 @@ def index_to_rgb(index: np.ndarray, palette: Palette) -> np.ndarray:
     Each class id takes its class's ``color`` and the ignore index the palette's first ignore
     color (black when it has none). Any other value raises :class:`UnknownIndicesError`.
     """
-    return np.ascontiguousarray(index_to_rgba(index, palette)[..., :3])
+    return colorize(index, palette, "rgb")
 
 
 def _unknown_indices_error(values: np.ndarray) -> UnknownIndicesError:

@@ -285,14 +285,18 @@ def encode_index_png(index: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def encode_rgb_png(rgb: np.ndarray) -> bytes:
-    """An (H, W, 3) RGB or (H, W, 4) RGBA uint8 array (alpha dropped) as an 8-bit RGB PNG."""
+def encode_rgb_png(rgb: np.ndarray, order: str = "rgb") -> bytes:
+    """An (H, W, 3) RGB or (H, W, 4) RGBA uint8 array (alpha dropped) as an 8-bit RGB PNG.
+    ``order="bgr"`` says a 3-channel array is already in OpenCV's order (no copy needed)."""
     cv2 = _cv2()
 
     if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
-    code = cv2.COLOR_RGB2BGR if rgb.shape[2] == 3 else cv2.COLOR_RGBA2BGR
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, code))
+    if order == "bgr" and rgb.shape[2] == 3:
+        bgr = rgb
+    else:
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR if rgb.shape[2] == 3 else cv2.COLOR_RGBA2BGR)
+    ok, buf = cv2.imencode(".png", bgr)
     if not ok:  # pragma: no cover
         raise ValueError("OpenCV could not encode the PNG")
     return buf.tobytes()

@@ -116,7 +116,8 @@ def convert_mask(mask, settings: Settings) -> tuple[bytes, dict | None]:
                 raise WrongKindError("is palettized, but the map writes values above 255")
             return masks.encode_indexed_png(out, mask.colors), None
         return masks.encode_index_png(out), None
-    return masks.encode_rgb_png(convert.index_to_rgba(mask.array, settings.palette)), None
+    colors = convert.colorize(mask.array, settings.palette, order="bgr")  # OpenCV writes BGR
+    return masks.encode_rgb_png(colors, order="bgr"), None
 
 
 def convert_file(src: str, dst: str, settings: Settings):
