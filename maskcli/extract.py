@@ -215,6 +215,11 @@ def summary_table(colors: dict, noise: dict, limit: int = 40) -> str:
 
 
 def default_name(inputs) -> str:
-    first = os.path.abspath(os.fspath(inputs[0]))
+    from maskcli import storage
+
+    first = storage.local_path(inputs[0])
+    if storage.is_remote(first):
+        return first.rstrip("/").rsplit("/", 1)[-1] or "extracted"
+    first = os.path.abspath(first)
     base = first if os.path.isdir(first) else os.path.dirname(first)
     return os.path.basename(base) or "extracted"
