@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 from maskcli import runner, tasks
 from maskcli.errors import MaskcliError, UsageError
-from maskcli.masks import DEFAULT_EXTENSIONS
 from maskcli.palette import Palette, PaletteClass
-from maskcli.plan import find_inputs
+from maskcli.plan import DEFAULT_EXTENSIONS, find_inputs
 from maskcli.report import Report
 
 ORDERS = ("color", "frequency")

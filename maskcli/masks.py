@@ -20,7 +20,6 @@ import numpy as np
 from maskcli.errors import MaskError, ReadError, WrongKindError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-DEFAULT_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")
 DEFAULT_MAX_PIXELS = 250_000_000
 BAD_PNG = "not a valid PNG (cannot decode; truncated or corrupt?)"
 _PNG_COLOR_TYPES = {0: "grayscale", 2: "RGB", 3: "palettized", 4: "grayscale+alpha", 6: "RGBA"}

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 from maskcli import storage
 from maskcli.errors import UsageError
-from maskcli.masks import DEFAULT_EXTENSIONS
+
+# Read from folders by default. Kept here, not in masks.py, so that planning a run does not
+# import NumPy: with worker processes the parent never needs it.
+DEFAULT_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
