@@ -53,6 +53,8 @@ def cli():
     $ maskcli to-index masks/ -o labels/ -p cityscapes
     $ maskcli to-rgb predictions/ -o colored/ -p cityscapes
     $ maskcli extract-palette masks/ -o my-palette.yaml
+    $ maskcli check masks/ -p my-palette.yaml
+    $ maskcli remap labelIds/ -o trainIds/ --map cityscapes-trainids
     $ maskcli palettes
 
     Exit status: 0 all files converted, 1 some files failed, 2 usage error
