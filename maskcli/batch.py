@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from maskcli import __version__, runner, tasks
 from maskcli.errors import UsageError
-from maskcli.plan import Selection, is_up_to_date, make_plan, read_file_list
+from maskcli.plan import Selection, check_reserved, is_up_to_date, make_plan, read_file_list
 from maskcli.report import EXIT_FAILED, EXIT_OK, Report
 
 LOSSY_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")
@@ -46,6 +46,8 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
     if not inputs:
         raise UsageError("no inputs: give INPUT... or --files-from")
     plan = make_plan(inputs, output, run.selection, run.rename)
+    if run.report not in (None, "-"):
+        check_reserved(run.report, plan.jobs, "--report")
     palette_ns = _palette_mtime_ns(settings)
     todo, current = [], []
     for job in plan.jobs:
@@ -81,8 +83,8 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
     except runner.Interrupted as stop:
         interrupted = stop
     progress.close()
+    _write_report(report, run, interrupted)  # first: a report that cannot be written is a failure
     report.finish(interrupted=str(interrupted) if interrupted else None)
-    _write_report(report, run, interrupted)
     return interrupted.exit_code if interrupted else report.exit_code
 
 
@@ -102,13 +104,14 @@ def _discard_partial(jobs, pids) -> None:
 
 
 def _palette_mtime_ns(settings: tasks.Settings) -> int:
-    """When the palette last changed: its file's mtime (a built-in's file is rewritten whenever
-    maskcli is installed or upgraded)."""
-    palette = settings.palette
-    if palette is None or not palette.file:
+    """When the palette (or remap's map) last changed: its file's mtime (a built-in's file is
+    rewritten whenever maskcli is installed or upgraded)."""
+    source = settings.palette if settings.palette is not None else settings.remap
+    path = getattr(source, "file", "")
+    if not path:
         return 0
     try:
-        return os.stat(palette.file).st_mtime_ns
+        return os.stat(path).st_mtime_ns
     except OSError:
         return 0
 
@@ -151,12 +154,17 @@ def convert_stream(settings: tasks.Settings, run: RunOptions) -> int:
     from maskcli.errors import MaskError
     from maskcli.masks import decode_mask
 
-    report = Report(settings.command, 1, lambda m: print(m, file=sys.stderr), quiet=True)
+    if run.report == "-":
+        raise UsageError("--report - cannot share stdout with the PNG; give --report a file name")
+    report = Report(settings.command, 1, lambda m: print(m, file=sys.stderr), quiet=True,
+                    keep_files=run.report is not None)
     try:
         data, info = tasks.convert_mask(decode_mask(sys.stdin.buffer.read()), settings)
     except MaskError as exc:
         report.done("-", "-", str(exc))
-        return EXIT_FAILED
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
-    return EXIT_OK
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        report.done("-", "-", None, info)
+    _write_report(report, run, None)
+    return report.exit_code

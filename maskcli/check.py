@@ -145,6 +145,10 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
     inputs = list(inputs) + (read_file_list(run_options.files_from) if run_options.files_from else [])
     problems: list = []
     files = find_inputs(inputs, run_options.selection, problems=problems)
+    if run_options.report not in (None, "-"):
+        from maskcli.plan import check_reserved
+
+        check_reserved(run_options.report, [(f, f) for f in files], "--report")
     if not files and not problems:
         raise UsageError(
             f"no mask files found in {', '.join(map(str, inputs)) or '(no inputs)'} "
@@ -218,7 +222,11 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         else:
             from maskcli.masks import atomic_write
 
-            atomic_write(run_options.report, text.encode())
+            try:
+                atomic_write(run_options.report, text.encode())
+            except OSError as exc:
+                say(f"error: {run_options.report}: cannot write the report: {exc.strerror or exc}")
+                failed += 1
     if interrupted:
         return interrupted.exit_code
     return EXIT_FAILED if failed or (strict and warnings) else EXIT_OK

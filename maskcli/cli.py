@@ -70,6 +70,8 @@ def _recorded(params: dict) -> dict:
             value = value if isinstance(value, str) else (value.path or value.name)
         elif key == "rename":
             value = [f"{old}:{new}" for old, new in value]
+        elif key == "fmt":
+            key = "format"
         elif isinstance(value, tuple):
             value = list(value)
         out[key] = value

@@ -349,6 +349,8 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     folder = folder or "."
     try:
         os.makedirs(folder, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise OSError(exc.errno, f"cannot create folder {folder}: a file is in the way") from None
     except OSError as exc:
         raise OSError(exc.errno, f"cannot create folder {folder}: {exc.strerror}") from None
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")

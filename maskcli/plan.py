@@ -167,10 +167,13 @@ def _relative(path: str, root: str) -> str:
 
 
 def parse_rename(rule: str) -> tuple[str, str]:
-    """'OLD:NEW' -> (OLD, NEW); OLD must not be empty."""
+    """'OLD:NEW' -> (OLD, NEW); OLD must not be empty, and neither may hold a path separator
+    (a rename changes a file name, never the folder it is written to)."""
     old, sep, new = rule.partition(":")
     if not sep or not old:
         raise UsageError(f"--rename {rule!r}: expected OLD:NEW with a non-empty OLD")
+    if any(ch in part for part in (old, new) for ch in ("/", os.sep)) or new in (".", ".."):
+        raise UsageError(f"--rename {rule!r}: OLD and NEW are parts of a file name, without '/'")
     return old, new
 
 
@@ -181,7 +184,10 @@ def output_name(relpath: str, rename=()) -> tuple[str, bool]:
     head, base = os.path.split(stem)
     for old, new in rename:
         if base.endswith(old):
-            return os.path.join(head, base[: -len(old)] + new + ".png"), True
+            renamed = base[: -len(old)] + new
+            if not renamed or renamed.startswith("."):
+                raise UsageError(f"--rename {old}:{new} turns {relpath} into a hidden or empty name")
+            return os.path.join(head, renamed + ".png"), True
     return stem + ".png", not rename
 
 
@@ -208,6 +214,8 @@ def make_plan(inputs, output: str, selection: Selection = Selection(), rename=()
         where = ", ".join(inputs)
         raise UsageError(f"no mask files found in {where} (looked for {selection.describe()}, recursively)")
     kept: list[str] = []
+    if not single and not storage.is_remote(output) and os.path.exists(output) and not os.path.isdir(output):
+        raise UsageError(f"{output}: exists and is not a folder (a single input file may have -o NAME.png)")
     join = storage.join if storage.is_remote(output) else os.path.join
     if single:
         jobs = [(files[0], output)]
@@ -222,6 +230,15 @@ def make_plan(inputs, output: str, selection: Selection = Selection(), rename=()
             jobs.append((f, join(output, rel)))
     check_collisions(jobs)
     return Plan(jobs, root, kept, problems)
+
+
+def check_reserved(path: str, jobs, what: str) -> None:
+    """Stop when a file the run writes besides its outputs (a report) is an input or output."""
+    key = _key(storage.local_path(path))
+    for src, dst in jobs:
+        if key in (_key(src), _key(dst)):
+            role = "an input" if key == _key(src) else "an output"
+            raise UsageError(f"{what} {path} is {role} of this run; choose another name")
 
 
 def check_collisions(jobs) -> None:

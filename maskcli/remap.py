@@ -27,6 +27,7 @@ class RemapTable:
     ignore_index: int = 255
     description: str = ""
     path: str = field(default="", compare=False)
+    file: str = field(default="", compare=False)  # the YAML file it was loaded from
 
     def out_max(self, input_max: int) -> int:
         values = [to for _, to in self.pairs]
@@ -64,7 +65,9 @@ def load_map(spec: str) -> RemapTable:
         data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise PaletteError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    return _validate(data, where)
+    from dataclasses import replace
+
+    return replace(_validate(data, where), file=str(path))
 
 
 def _validate(data, where: str) -> RemapTable:

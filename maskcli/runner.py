@@ -139,7 +139,7 @@ def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, sched
 def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -> None:
     """The pool loop. When a worker dies, the items that were in flight are run again one at
     a time in a fresh pool, so only the item that kills a worker again is reported lost."""
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     size = batch_size(len(items), workers)
@@ -163,7 +163,12 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                 if start is None:
                     return
                 batch = items[start : start + size]
-            inflight.append((batch, pool.submit(_run_batch, batch), alone))
+            try:
+                future = pool.submit(_run_batch, batch)
+            except BrokenProcessPool as exc:  # a worker died since the last result: the loop
+                future = Future()  # below handles this batch with the others it held
+                future.set_exception(exc)
+            inflight.append((batch, future, alone))
 
     def pids(pool) -> set:
         return set((getattr(pool, "_processes", None) or {}).keys())
@@ -199,10 +204,25 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                 on_result(item, result)
             fill(pool)
             workers_pids |= pids(pool)
+    except (KeyboardInterrupt, Interrupted):
+        _deliver_finished(inflight, on_result)  # files written before the stop still count
+        _stop_pool(pool)
+        raise
     except BaseException:
         _stop_pool(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def _deliver_finished(inflight, on_result) -> None:
+    """Hand over the results of the batches that finished before a run was stopped."""
+    try:
+        for batch, future, _ in inflight:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                for item, result in zip(batch, future.result()):
+                    on_result(item, result)
+    except (KeyboardInterrupt, Interrupted):  # a second Ctrl-C: stop counting
+        pass
 
 
 def _dask_batch(fn, args, batch):

@@ -57,9 +57,11 @@ def to_index(mask, settings: Settings):
             raise WrongKindError(f"is {mask.a_mode} image and has no embedded palette")
         index = mask.array.copy()
         transparent = _transparent(mask, settings)
-        if transparent is not None:
+        info = None
+        if transparent is not None and transparent.any():
             index[transparent] = 255
-        return index, None, mask.colors
+            info = {"pixels": int(index.size), "transparent": int(transparent.sum())}
+        return index, info, mask.colors
     transparent = _transparent(mask, settings)
     policy = settings.policy()
     try:

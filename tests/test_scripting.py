@@ -200,3 +200,69 @@ def test_disk_full_is_a_per_file_error_and_leaves_nothing_partial(tmp_path, tiny
     assert result.exit_code == 1
     assert f"error: {tmp_path / 'm/big.png'}: cannot write {tiny_disk / 'big.png'}: No space left on device" in result.stderr
     assert sorted(os.listdir(tiny_disk)) == ["small.png"]
+
+
+def test_rename_cannot_leave_the_output_folder_or_hide_files(tmp_path):
+    make(tmp_path / "m/a.png")
+    for rule in ("a:/tmp/escaped", "a:x/../../escaped", "a:.."):
+        result = invoke("to-index", tmp_path / "m", "-o", tmp_path / "out", "-p", "cityscapes", "--rename", rule)
+        assert result.exit_code == 2 and "without '/'" in result.stderr, rule
+    result = invoke("to-index", tmp_path / "m", "-o", tmp_path / "out", "-p", "cityscapes", "--rename", "a:")
+    assert result.exit_code == 2 and "hidden or empty name" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_never_overwrites_an_input_or_an_output(tmp_path):
+    make(tmp_path / "m/a.png")
+    before = (tmp_path / "m/a.png").read_bytes()
+    for target, role in ((tmp_path / "m/a.png", "an input"), (tmp_path / "out/a.png", "an output")):
+        result = invoke("to-index", tmp_path / "m", "-o", tmp_path / "out", "-p", "cityscapes", "--report", target)
+        assert result.exit_code == 2 and f"is {role} of this run" in result.stderr
+    assert (tmp_path / "m/a.png").read_bytes() == before
+    check = invoke("check", tmp_path / "m", "-p", "cityscapes", "--report", tmp_path / "m/a.png")
+    assert check.exit_code == 2 and (tmp_path / "m/a.png").read_bytes() == before
+
+
+def test_unwritable_report_is_one_line_and_counts_as_a_failure(tmp_path):
+    make(tmp_path / "m/a.png")
+    (tmp_path / "afile").write_text("in the way")
+    result = invoke("to-index", tmp_path / "m", "-o", tmp_path / "out", "-p", "cityscapes", "--report", tmp_path / "afile/r.json")
+    assert result.exit_code == 1
+    assert "cannot write the report: cannot create folder" in result.stderr and "a file is in the way" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("to-index: 1 converted, 1 failed")  # summary agrees
+    check = invoke("check", tmp_path / "m", "-p", "cityscapes", "--report", tmp_path / "afile/r.json", "-q")
+    assert check.exit_code == 1 and "Traceback" not in check.stderr and "cannot write the report" in check.stderr
+
+
+def test_an_existing_file_as_output_folder_is_a_usage_error(tmp_path):
+    make(tmp_path / "m/a.png")
+    make(tmp_path / "m/b.png")
+    (tmp_path / "afile").write_text("x")
+    result = invoke("to-index", tmp_path / "m", "-o", tmp_path / "afile", "-p", "cityscapes")
+    assert result.exit_code == 2 and "exists and is not a folder" in result.stderr
+
+
+def test_remap_update_notices_a_changed_map(tmp_path):
+    write_png(tmp_path / "i.png", np.array([[0, 1]], np.uint8))
+    (tmp_path / "m.yaml").write_text("map: {0: 5, 1: 6}\n")
+    assert invoke("remap", tmp_path / "i.png", "-o", tmp_path / "o.png", "--map", tmp_path / "m.yaml").exit_code == 0
+    age(tmp_path / "i.png", 100)
+    time.sleep(0.05)
+    (tmp_path / "m.yaml").write_text("map: {0: 7, 1: 8}\n")
+    result = invoke("remap", tmp_path / "i.png", "-o", tmp_path / "o.png", "--map", tmp_path / "m.yaml", "--update")
+    assert "1 converted" in result.stderr
+    assert read_png(tmp_path / "o.png")[1].tolist() == [[7, 8]]
+
+
+def test_stdin_mode_writes_its_report(tmp_path):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((2, 2, 3), ROAD, np.uint8)).save(buf, format="PNG")
+    result = subprocess.run([sys.executable, "-m", "maskcli", "to-index", "-", "-o", "-", "-p", "cityscapes",
+                             "--format", "indexed", "--report", str(tmp_path / "r.json")], input=buf.getvalue(), capture_output=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["converted"] == 1 and report["options"]["format"] == "indexed"
