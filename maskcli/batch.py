@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from maskcli import __version__, runner, tasks
 from maskcli.errors import UsageError
 from maskcli.plan import Selection, check_reserved, is_up_to_date, make_plan, read_file_list
-from maskcli.report import EXIT_FAILED, EXIT_OK, Report
+from maskcli.report import EXIT_OK, Report
 
 LOSSY_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")
 

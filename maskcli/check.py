@@ -32,6 +32,7 @@ def _check(src: str, settings: CheckSettings) -> dict:
     import numpy as np
 
     from maskcli import convert, masks
+    from maskcli.tasks import mask_colors
 
     mask = masks.read_mask(src)
     found = {"size": [int(mask.shape[1]), int(mask.shape[0])], "mode": mask.mode}
@@ -50,14 +51,9 @@ def _check(src: str, settings: CheckSettings) -> dict:
         found["values"] = {int(v): int(n) for v, n in zip(values[good], counts[good])}
         found["unknown_values"] = [[int(v), int(n)] for v, n in zip(values[~good], counts[~good])]
         return found
-    if mask.kind == "color":
-        colors, counts = convert.key_counts(mask.keys())
-    elif mask.kind == "palettized":
-        per_entry = np.bincount(mask.array.reshape(-1), minlength=len(mask.colors))
-        used = np.flatnonzero(per_entry)
-        colors, counts = convert.merge_counts(convert.pack_rgb(mask.colors[used][None])[0], per_entry[used])
-    else:
+    if mask.kind == "index":
         raise MaskError(f"is {mask.a_mode} image, so it looks like an index mask (use --indices)")
+    colors, counts = mask_colors(mask)
     values, known = convert.lookup_colors(colors, palette)
     per_value = Counter()
     for v, n in zip(values[known].tolist(), counts[known].tolist()):
@@ -138,22 +134,16 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
     import sys
 
     from maskcli import __version__
-    from maskcli.errors import UsageError
-    from maskcli.plan import find_inputs, read_file_list
+    from maskcli.plan import find_mask_files, read_file_list
     from maskcli.report import EXIT_FAILED, EXIT_OK
 
     inputs = list(inputs) + (read_file_list(run_options.files_from) if run_options.files_from else [])
     problems: list = []
-    files = find_inputs(inputs, run_options.selection, problems=problems)
+    files = find_mask_files(inputs, run_options.selection, problems=problems)
     if run_options.report not in (None, "-"):
         from maskcli.plan import check_reserved
 
         check_reserved(run_options.report, [(f, f) for f in files], "--report")
-    if not files and not problems:
-        raise UsageError(
-            f"no mask files found in {', '.join(map(str, inputs)) or '(no inputs)'} "
-            f"(looked for {run_options.selection.describe()}, recursively)"
-        )
     progress = runner.Progress(len(files), "check", enabled=not run_options.quiet)
     say = progress.write
     totals = Totals()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from maskcli import runner, tasks
 from maskcli.errors import MaskcliError, UsageError
 from maskcli.palette import Palette, PaletteClass
-from maskcli.plan import DEFAULT_EXTENSIONS, find_inputs
+from maskcli.plan import find_mask_files
 from maskcli.report import Report
 
 ORDERS = ("color", "frequency")
@@ -37,12 +37,7 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
     filters it stops as soon as the inputs hold more than ``max_colors`` colors; with filters
     (``filtered``) the limit applies after filtering, and scanning stops at HARD_LIMIT.
     """
-    files = find_inputs(inputs)
-    if not files:
-        raise UsageError(
-            f"no mask files found in {', '.join(map(str, inputs))} "
-            f"(looked for {', '.join(DEFAULT_EXTENSIONS)}, recursively)"
-        )
+    files = find_mask_files(inputs)
     limit = HARD_LIMIT if filtered else max_colors
     progress = runner.Progress(len(files), "extract-palette", enabled=not quiet)
     report = Report("extract-palette", len(files), progress.write, quiet)

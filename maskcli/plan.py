@@ -105,6 +105,15 @@ def find_inputs(inputs, selection: Selection = Selection(), skip_dirs=(), proble
     return found
 
 
+def find_mask_files(inputs, selection: Selection = Selection(), skip_dirs=(), problems=None) -> list[str]:
+    """:func:`find_inputs`, as a usage error when it finds nothing (and no folder failed to list)."""
+    files = find_inputs(inputs, selection, skip_dirs, problems)
+    if not files and not problems:
+        where = ", ".join(map(str, inputs)) or "(no inputs)"
+        raise UsageError(f"no mask files found in {where} (looked for {selection.describe()}, recursively)")
+    return files
+
+
 def _find_remote(url: str, selection: Selection, skip_dirs) -> list[str]:
     """The objects under a remote folder that ``selection`` wants (or the object itself)."""
     url = storage.normalize(url)
@@ -209,10 +218,7 @@ def make_plan(inputs, output: str, selection: Selection = Selection(), rename=()
         and not _isdir(output)
     )
     problems: list[tuple[str, str]] = []
-    files = find_inputs(inputs, selection, skip_dirs=() if single else (output,), problems=problems)
-    if not files and not problems:
-        where = ", ".join(inputs)
-        raise UsageError(f"no mask files found in {where} (looked for {selection.describe()}, recursively)")
+    files = find_mask_files(inputs, selection, skip_dirs=() if single else (output,), problems=problems)
     kept: list[str] = []
     if not single and not storage.is_remote(output) and os.path.exists(output) and not os.path.isdir(output):
         raise UsageError(f"{output}: exists and is not a folder (a single input file may have -o NAME.png)")

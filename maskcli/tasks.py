@@ -174,9 +174,23 @@ def safe_count_colors(src: str, max_colors: int, alpha: str = "error"):
         return describe_failure(exc)
 
 
-def count_colors(src: str, max_colors: int, alpha: str = "error"):
+def mask_colors(mask, keep=None):
+    """The distinct colors of a color or palettized mask (of its ``keep`` pixels) and their
+    pixel counts, sorted by (r, g, b); a palettized file is counted through its PLTE."""
     import numpy as np
 
+    from maskcli import convert
+
+    if mask.kind == "color":
+        keys = mask.keys()
+        return convert.key_counts(keys if keep is None else keys[keep])
+    stored = mask.array if keep is None else mask.array[keep]
+    per_entry = np.bincount(stored.reshape(-1), minlength=len(mask.colors))
+    used = np.flatnonzero(per_entry)
+    return convert.merge_counts(convert.pack_rgb(mask.colors[used][None])[0], per_entry[used])
+
+
+def count_colors(src: str, max_colors: int, alpha: str = "error"):
     from maskcli import convert, masks
 
     mask = masks.read_mask(src)
@@ -187,18 +201,11 @@ def count_colors(src: str, max_colors: int, alpha: str = "error"):
                 f"has {int(mask.transparent.sum())} fully transparent px; use --alpha ignore to skip them"
             )
         keep = ~mask.transparent
-    if mask.kind == "color":
-        keys = mask.keys()
-        colors, counts = convert.key_counts(keys if keep is None else keys[keep])
-    elif mask.kind == "palettized":
-        stored = mask.array if keep is None else mask.array[keep]
-        per_entry = np.bincount(stored.reshape(-1), minlength=len(mask.colors))
-        used = np.flatnonzero(per_entry)
-        colors, counts = convert.merge_counts(convert.pack_rgb(mask.colors[used][None])[0], per_entry[used])
-    else:
+    if mask.kind == "index":
         raise WrongKindError(
             f"is {mask.a_mode} image, so it looks like an index mask; extract-palette reads color masks"
         )
+    colors, counts = mask_colors(mask, keep)
     if len(colors) > max_colors:
         raise MaskError(
             f"has {len(colors)} colors, more than --max-colors {max_colors} "
