@@ -37,10 +37,8 @@ class RunOptions:
 def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> int:
     """Convert every mask under ``inputs`` into ``output``; returns the exit status."""
     inputs = list(inputs)
-    if inputs == ["-"] or output == "-":
-        if inputs != ["-"] or output != "-":
-            raise UsageError("'-' (stdin/stdout) works as the single input together with -o -")
-        return convert_stream(settings, run)
+    if "-" in inputs or output == "-":
+        return convert_stream(inputs, output, settings, run)
     if run.files_from:
         inputs += read_file_list(run.files_from)
     if not inputs:
@@ -141,30 +139,65 @@ def _write_report(report: Report, run: RunOptions, interrupted) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from maskcli.masks import atomic_write
+    from maskcli.masks import write_named_file
 
     try:
-        atomic_write(run.report, text.encode("utf-8"))
+        write_named_file(run.report, text.encode("utf-8"))
     except OSError as exc:
         report.done(run.report, None, f"cannot write the report: {exc.strerror or exc}")
 
 
-def convert_stream(settings: tasks.Settings, run: RunOptions) -> int:
-    """'-' as input and output: one PNG from stdin to stdout."""
+def convert_stream(inputs, output: str, settings: tasks.Settings, run: RunOptions) -> int:
+    """One mask, when stdin ('-' as the input) or stdout (-o -) is involved: stdin to stdout,
+    stdin to a file (``- -o out.png``) or a file to stdout (``a.png -o -``)."""
+    from maskcli import masks
     from maskcli.errors import MaskError
-    from maskcli.masks import decode_mask
 
-    if run.report == "-":
+    src = _stream_source(inputs, output, run)
+    if output != "-" and (not output.lower().endswith(".png") or os.path.isdir(output)):
+        raise UsageError(f"-o {output}: with the input '-', -o names the output file (ending in .png), or is '-'")
+    if run.report == "-" and output == "-":
         raise UsageError("--report - cannot share stdout with the PNG; give --report a file name")
+    if run.report not in (None, "-"):
+        check_reserved(run.report, [(p, p) for p in (src, output) if p != "-"], "--report")
+    if output != "-" and src != "-" and os.path.abspath(src) == os.path.abspath(output):
+        raise UsageError(f"{output}: the output would overwrite the input {src}; choose another -o")
+    if run.dry_run:  # nothing is read, nothing written
+        _print_path_line(f"{src} -> {output}")
+        sys.stdout.flush()
+        return EXIT_OK
     report = Report(settings.command, 1, lambda m: print(m, file=sys.stderr), quiet=True,
                     keep_files=run.report is not None)
     try:
-        data, info = tasks.convert_mask(decode_mask(sys.stdin.buffer.read()), settings)
-    except MaskError as exc:
-        report.done("-", "-", str(exc))
+        mask = masks.decode_mask(sys.stdin.buffer.read()) if src == "-" else masks.read_mask(src)
+        data, info = tasks.convert_mask(mask, settings)
+        if output == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            masks.atomic_write(output, data)
+    except (MaskError, OSError) as exc:
+        report.done(src, output, tasks.describe_failure(exc, None if output == "-" else output))
     else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        report.done("-", "-", None, info)
+        report.done(src, output, None, info)
     _write_report(report, run, None)
     return report.exit_code
+
+
+def _stream_source(inputs, output: str, run: RunOptions) -> str:
+    """The one input of a stdin/stdout run, checked before anything is read."""
+    from maskcli import storage
+
+    if len(inputs) != 1 or run.files_from:
+        raise UsageError(
+            "'-' (stdin) and -o - (stdout) convert one mask: give a single INPUT (a file, or '-') "
+            "and no --files-from"
+        )
+    src = inputs[0]
+    if src == "-" or storage.is_remote(storage.local_path(src)):
+        return src
+    if os.path.isdir(src):
+        raise UsageError(f"{src}: is a folder; -o - writes one PNG to stdout: give a single file")
+    if not os.path.lexists(src):
+        raise UsageError(f"{src}: no such file or folder")
+    return src

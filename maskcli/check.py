@@ -210,10 +210,10 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         if run_options.report == "-":
             sys.stdout.write(text)
         else:
-            from maskcli.masks import atomic_write
+            from maskcli.masks import write_named_file
 
             try:
-                atomic_write(run_options.report, text.encode())
+                write_named_file(run_options.report, text.encode())
             except OSError as exc:
                 say(f"error: {run_options.report}: cannot write the report: {exc.strerror or exc}")
                 failed += 1

@@ -277,7 +277,7 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
     $ maskcli extract-palette a.png b.png --order frequency
     """
     from maskcli import extract
-    from maskcli.masks import atomic_write
+    from maskcli.masks import write_named_file
     from maskcli.palette import builtin_palettes, load_palette, palette_to_yaml
 
     if not inputs:
@@ -316,7 +316,7 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
         click.echo(text, nl=False)
     else:
         try:
-            atomic_write(output, text.encode("utf-8"))
+            write_named_file(output, text.encode("utf-8"))
         except OSError as exc:
             raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     if quiet:
@@ -389,10 +389,10 @@ def palettes_show(name, legend, colored):
         colored = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     click.echo(format_palette_colored(palette) if colored else format_palette(palette), color=colored)
     if legend:
-        from maskcli.masks import atomic_write
+        from maskcli.masks import write_named_file
 
         try:
-            atomic_write(legend, legend_png(palette))
+            write_named_file(legend, legend_png(palette))
         except OSError as exc:
             raise click.ClickException(f"cannot write {legend}: {exc.strerror or exc}") from None
 
@@ -410,7 +410,7 @@ def palettes_convert(source, target):
     $ maskcli palettes convert CamVid/class_dict.csv my-palette.yaml
     $ maskcli palettes convert config_v2.0.json -
     """
-    from maskcli.masks import atomic_write
+    from maskcli.masks import write_named_file
     from maskcli.palette import load_palette, palette_to_yaml
 
     palette = load_palette(source)
@@ -419,7 +419,7 @@ def palettes_convert(source, target):
         click.echo(text, nl=False)
         return
     try:
-        atomic_write(target, text.encode("utf-8"))
+        write_named_file(target, text.encode("utf-8"))
     except OSError as exc:
         raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
 

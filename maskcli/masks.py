@@ -8,9 +8,12 @@ stored indices of a palettized image.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import io
 import os
 import secrets
+import stat
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -337,14 +340,143 @@ def write_rgb_mask(path: str | os.PathLike, rgb: np.ndarray) -> None:
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all: a temporary file in the same folder, then
-    a rename. The file gets the permissions a new file gets (umask applies), like ``cp``."""
+    """Write a mask ``path`` whole or not at all: a temporary file in the same folder, then a
+    rename. The file gets the permissions a new file gets (umask applies), like ``cp``.
+
+    Only a regular file (or nothing) is ever replaced: a symbolic link, folder, device, FIFO or
+    socket at ``path`` raises OSError and is left alone (checked again just before the rename).
+    Folders above ``path`` may be links.
+    """
     from maskcli import storage
 
     path = storage.local_path(path)
     if storage.is_remote(path):
         storage.write_bytes(path, data)
         return
+    _refuse_non_regular(path)
+    _replace(path, data, check=_refuse_non_regular)
+
+
+def write_named_file(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file the user named one by one (a report, a palette YAML, a legend PNG).
+
+    - ``/dev/stdout``, ``/dev/stderr``, ``/dev/fd/N``, ``/proc/self/fd/N``: written to that
+      descriptor of this process, at its current position (pipes, sockets, ``>>`` files work);
+    - anything else that exists and is not a regular file (a device, a FIFO, a socket, through
+      links or not) is opened and written to in place, never replaced (a FIFO waits for its
+      reader, as with ``cat > fifo``);
+    - otherwise symbolic links are followed and the final target (a regular file, or nothing
+      yet) is replaced whole or not at all, by a rename in the target's folder: the link stays.
+    """
+    from maskcli import storage
+
+    path = storage.local_path(path)
+    if storage.is_remote(path):
+        storage.write_bytes(path, data)
+        return
+    path = os.fspath(path)
+    fd = _own_descriptor(path)
+    if fd is not None:
+        _write_descriptor(fd, data)
+        return
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):  # nothing there yet (or a dangling link)
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "it is a folder")
+    target = os.path.realpath(path)
+    if (st is not None and not stat.S_ISREG(st.st_mode)) or target.startswith("/proc/"):
+        _write_in_place(path, data)
+        return
+    if os.path.islink(target):  # realpath stops at a loop
+        raise OSError(errno.ELOOP, "too many levels of symbolic links")
+    _replace(target, data, check=_refuse_non_regular)
+
+
+def _own_descriptor(path: str) -> int | None:
+    """The descriptor number ``path`` names in this process (``/dev/stdout``, ``/dev/fd/3``,
+    ``/proc/self/fd/3``), or None."""
+    if os.name != "posix":
+        return None
+    path = os.path.normpath(path)
+    named = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+    if path in named:
+        return named[path]
+    for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
+        rest = path[len(prefix):]
+        if path.startswith(prefix) and rest.isdigit() and rest.isascii():
+            return int(rest)
+    return None
+
+
+def _write_descriptor(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to this process's descriptor ``fd`` (without closing it)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and stream.fileno() == fd:
+                stream.flush()  # what was printed before comes first
+        except (AttributeError, OSError, ValueError):  # replaced or closed streams
+            pass
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _write_in_place(path: str, data: bytes) -> None:
+    """Open what is not a regular file (a device, FIFO, socket, another process's descriptor)
+    for writing and write ``data`` to it; it is never created, truncated only if it is a file."""
+    flags = os.O_WRONLY | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket, or a FIFO opened without blocking
+            raise OSError(exc.errno, "it is a socket (or a FIFO nobody reads); maskcli cannot write to it") from None
+        raise
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # another process's descriptor opened on a file
+            os.ftruncate(fd, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+_KINDS = (
+    (stat.S_ISLNK, "it is a symbolic link; maskcli does not write masks through links"),
+    (stat.S_ISDIR, "it is a folder"),
+    (stat.S_ISCHR, "it is a character device, not a regular file"),
+    (stat.S_ISBLK, "it is a block device, not a regular file"),
+    (stat.S_ISFIFO, "it is a FIFO (named pipe), not a regular file"),
+    (stat.S_ISSOCK, "it is a socket, not a regular file"),
+)
+
+
+def _refuse_non_regular(path: str) -> None:
+    """Raise OSError unless ``path`` is a regular file or does not exist (links not followed)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (yet)
+        return
+    if stat.S_ISREG(mode):
+        return
+    for test, reason in _KINDS:
+        if test(mode):
+            raise OSError(errno.EEXIST, reason)
+    raise OSError(errno.EEXIST, "it is not a regular file")
+
+
+def temp_path(folder: str, name: str, pid: int) -> str:
+    """The name of a temporary file for ``name``: short whatever the length of ``name`` (a
+    name of 255 bytes must still have one), hidden, and findable from ``name`` and the pid."""
+    digest = hashlib.blake2b(os.fsencode(name), digest_size=6).hexdigest()
+    return os.path.join(folder, f".maskcli-{digest}.{pid}.{secrets.token_hex(4)}.tmp")
+
+
+def _replace(path: str, data: bytes, check=None) -> None:
+    """A temporary file beside ``path``, then a rename over it; ``check(path)`` runs just before
+    the rename."""
     folder, name = os.path.split(path)
     folder = folder or "."
     try:
@@ -353,12 +485,14 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         raise OSError(exc.errno, f"cannot create folder {folder}: a file is in the way") from None
     except OSError as exc:
         raise OSError(exc.errno, f"cannot create folder {folder}: {exc.strerror}") from None
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = temp_path(folder, name, os.getpid())
     _pending.add(tmp)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        if check is not None:
+            check(path)
         os.replace(tmp, path)
     except BaseException:
         _remove(tmp)
@@ -379,7 +513,8 @@ def discard_temp_files_of(path: str, pids) -> None:
         return  # objects are written with one put: nothing partial exists
     folder, name = os.path.split(path)
     for pid in pids:
-        for tmp in glob.glob(os.path.join(glob.escape(folder or "."), f".{glob.escape(name)}.{pid}.*.tmp")):
+        pattern = temp_path(glob.escape(folder or "."), name, pid).rsplit(".", 2)[0] + ".*.tmp"
+        for tmp in glob.glob(pattern):
             _remove(tmp)
 
 

@@ -18,6 +18,6 @@ def write_or_die_writing(item):
         masks.atomic_write(dst, b"whole")
         return None
     folder, name = os.path.split(dst)
-    with open(os.path.join(folder, f".{name}.{os.getpid()}.dead.tmp"), "wb") as f:
+    with open(masks.temp_path(folder, name, os.getpid()), "wb") as f:
         f.write(b"half")  # what atomic_write's temporary file holds when the OOM killer strikes
     os._exit(9)
