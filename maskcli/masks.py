@@ -12,6 +12,7 @@ import errno
 import hashlib
 import io
 import os
+import re
 import secrets
 import stat
 import sys
@@ -385,13 +386,24 @@ def write_named_file(path: str | os.PathLike, data: bytes) -> None:
         st = None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, "it is a folder")
-    target = os.path.realpath(path)
-    if (st is not None and not stat.S_ISREG(st.st_mode)) or target.startswith("/proc/"):
+    target = None if st is not None and not stat.S_ISREG(st.st_mode) else _link_target(path)
+    if target is None:
         _write_in_place(path, data)
-        return
-    if os.path.islink(target):  # realpath stops at a loop
-        raise OSError(errno.ELOOP, "too many levels of symbolic links")
-    _replace(target, data, check=_refuse_non_regular)
+    else:
+        _replace(target, data, check=_refuse_non_regular)
+
+
+def _link_target(path: str) -> str | None:
+    """Follow the symbolic links at ``path`` itself (not its folders) to the file they name,
+    which may not exist yet; None when a link is a process's descriptor (/proc/PID/fd/N, which
+    names an open file, not a place to put a new one)."""
+    for _ in range(40):
+        if not os.path.islink(path):
+            return path
+        if re.fullmatch(r"/proc/[^/]+/(task/[^/]+/)?fd", os.path.realpath(os.path.dirname(path) or ".")):
+            return None
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+    raise OSError(errno.ELOOP, "too many levels of symbolic links")
 
 
 def _own_descriptor(path: str) -> int | None:
