@@ -132,6 +132,7 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
     $ maskcli to-index resized/ -o labels/ -p cityscapes --unknown nearest --max-distance 30
     $ maskcli to-index SegmentationClass/ -o plain/ -p embedded
     $ maskcli to-index a.png -o a_index.png -p pascal-voc
+    $ maskcli to-index - -o - -p cityscapes < a_color.png > a_ids.png
     """
     from maskcli.batch import convert_tree
     from maskcli.tasks import Settings
@@ -235,7 +236,9 @@ def check(ctx, inputs, palette, indices, strict, **_):
 
 @cli.command("extract-palette")
 @inputs_argument
-@output_option("Write the palette YAML here (default: stdout).", required=False)
+@output_option("Write the palette YAML here (default: stdout). A regular file is replaced whole; "
+               "/dev/stdout, a device, FIFO or /dev/fd/N is written in place; a link is followed.",
+               required=False)
 @click.option(
     "--order",
     type=click.Choice(["color", "frequency"]),
@@ -366,7 +369,8 @@ def palettes_list():
 @palettes.command("show")
 @click.argument("name", metavar="NAME")
 @click.option("--legend", type=click.Path(dir_okay=False), metavar="FILE.png",
-              help="Also render a legend image: a row per class (and ignore) in its color, with id and name.")
+              help="Also render a legend image: a row per class (and ignore) in its color, with id and name. "
+              "Written as --report files are: replaced whole, in place for a device/FIFO, through links.")
 @click.option("--color/--no-color", "colored", default=None,
               help="Color swatches before each class (default: when stdout is a terminal and NO_COLOR is unset).")
 def palettes_show(name, legend, colored):
@@ -405,6 +409,8 @@ def palettes_convert(source, target):
 
     Reads maskcli YAML, CamVid label_colors.txt, class_dict.csv / labelmap.csv, CVAT/Datumaro
     labelmap.txt, Datumaro dataset_meta.json and Mapillary config.json. '-' writes to stdout.
+    A regular OUT.yaml is replaced whole; a device, FIFO or /dev/fd/N is written to in place;
+    a symbolic link is followed (its target is replaced, the link stays).
 
     \b
     $ maskcli palettes convert CamVid/class_dict.csv my-palette.yaml

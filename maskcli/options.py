@@ -96,7 +96,9 @@ verbose_option = click.option(
 
 report_option = click.option(
     "--report", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
-    help="Write a JSON report of the run (counts, options, every file's status) to FILE; '-' is stdout.",
+    help="Write a JSON report of the run (counts, options, every file's status) to FILE; '-' is stdout. "
+    "A regular FILE is replaced whole; a device, FIFO or /dev/fd/N (--report >(jq .total)) is written "
+    "in place; a symbolic link is followed.",
 )
 
 selection_options = (
@@ -146,8 +148,9 @@ def batch_options(allow_embedded: bool = False, palette: bool = True):
     return stack(
         inputs_argument,
         output_option(
-            "Output folder, mirroring the input folders; or, for a single input file, an output "
-            "file name ending in .png; '-' with the single input '-' writes the PNG to stdout."
+            "Output folder, mirroring the input folders; or, for a single input file (or '-', "
+            "stdin), an output file name ending in .png; '-' writes the PNG of a single input to "
+            "stdout. An output that is a symbolic link, device or FIFO is an error for that file."
         ),
         palette_option(allow_embedded) if palette else map_option,
         jobs_option,
@@ -155,7 +158,8 @@ def batch_options(allow_embedded: bool = False, palette: bool = True):
         click.option("--update", is_flag=True,
                      help="Skip files whose output exists and is newer than the input and the palette."),
         click.option("-n", "--dry-run", is_flag=True,
-                     help="Print what would be converted (input -> output, or up to date); write nothing."),
+                     help="Print what would be converted (input -> output, or up to date); write "
+                     "nothing (with '-', read nothing from stdin either)."),
         *selection_options,
         click.option("--rename", "rename", multiple=True, callback=_renames, metavar="OLD:NEW",
                      help="Replace the suffix OLD of an output file's name (without extension) by NEW "
