@@ -27,6 +27,8 @@ _LITTLE_ENDIAN = sys.byteorder == "little"
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) uint8 RGB -> (...) uint32 keys ``r | g << 8 | b << 16``."""
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if rgb.size == 0:  # OpenCV refuses empty images
+        return np.zeros(rgb.shape[:-1], dtype=np.uint32)
     if _LITTLE_ENDIAN and rgb.ndim == 3:
         import cv2  # about 6x faster than the NumPy version below on a 2-megapixel mask
 
@@ -454,6 +456,9 @@ def color_counts(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns ``(colors, counts)``: (N, 3) uint8 RGB sorted by (r, g, b), and int64 counts. Label
     masks are runs of equal colors, so the runs are found first and only they are sorted.
     """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got {rgb.shape} {rgb.dtype}")
     return key_counts(pack_rgb(rgb))
 
 
@@ -491,3 +496,14 @@ def merge_counts(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.n
     colors = unpack_keys(uniq)
     order = np.lexsort((colors[:, 2], colors[:, 1], colors[:, 0]))
     return colors[order], np.rint(totals[order]).astype(np.int64)
+
+
+def swapped_pixels(colors: np.ndarray, counts: np.ndarray, palette: Palette) -> int:
+    """How many of these pixels (``colors`` (N, 3) RGB, none of them known to ``palette``,
+    with their ``counts``) have a color the palette knows once red and blue are swapped: the
+    mark of a mask saved from an RGB array with OpenCV, which writes arrays as BGR."""
+    colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
+    if not len(colors):
+        return 0
+    _, known = lookup_colors(colors[:, ::-1], palette)
+    return int(np.asarray(counts)[known].sum())

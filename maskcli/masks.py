@@ -16,6 +16,7 @@ import re
 import secrets
 import stat
 import sys
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -91,21 +92,49 @@ class Mask:
     @property
     def a_mode(self) -> str:
         """The mode with its article, for messages: 'an RGB 8-bit', 'a grayscale 8-bit'."""
-        vowel_sound = self.mode.startswith(("RGB", "a", "e", "i", "o", "A", "E", "I", "O"))
-        return ("an " if vowel_sound else "a ") + self.mode
+        return with_article(self.mode)
+
+
+# Letters whose name starts with a vowel sound ("an RGB", "an SGI"), and the format names that
+# are said as words, not spelled out ("a TIFF", "a FITS").
+_AN_LETTERS = "AEFHILMNORSX"
+_SAID_AS_WORDS = {"FITS", "FLI", "GIF", "GRIB", "JPEG", "MCIDAS", "PIXAR", "QOI", "SPIDER", "SUN", "TIFF", "WEBP"}
+
+
+def with_article(mode: str) -> str:
+    """``mode`` with 'a' or 'an' as it is said: 'an RGB 16-bit', 'a TIFF RGB', 'an 8-bit',
+    'a grayscale 8-bit', 'an SGI RGB', 'an image'."""
+    word = mode.split(" ", 1)[0]
+    number = re.match(r"\d+", word)
+    acronym = re.match(r"[A-Z]{2,}", word)
+    if number:
+        n = number.group()
+        vowel = n.startswith("8") or n in ("11", "18") or (len(n) in (5, 6) and n.startswith(("11", "18")))
+    elif acronym and acronym.group() not in _SAID_AS_WORDS:
+        vowel = word[0] in _AN_LETTERS
+    else:
+        vowel = word[:1].lower() in "aeio"
+    return ("an " if vowel else "a ") + mode
 
 
 # --------------------------------------------------------------------------- reading
 
+CHANNEL_ORDERS = ("rgb", "bgr")
+# OpenCV's and Pillow's channel orders, and what each becomes when the file's red and blue are
+# swapped (``channel_order="bgr"``): relabelling the channels, no copy.
+_SWAPPED = {"rgb": "bgr", "bgr": "rgb", "rgba": "bgra", "bgra": "rgba"}
 
-def read_mask(path: str | os.PathLike) -> Mask:
+
+def read_mask(path: str | os.PathLike, channel_order: str = "rgb") -> Mask:
     """Read a mask file of any supported kind (a path, or an fsspec URL); raises ReadError or
-    WrongKindError."""
+    WrongKindError. ``channel_order="bgr"`` reads a color file whose red and blue are swapped
+    (an RGB array saved with OpenCV's ``cv2.imwrite``): see :func:`decode_mask`."""
     from maskcli import storage
 
+    _check_order(channel_order)
     path = storage.local_path(path)
     if storage.is_remote(path):
-        return decode_mask(storage.read_bytes(path))
+        return decode_mask(storage.read_bytes(path), channel_order)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -113,7 +142,12 @@ def read_mask(path: str | os.PathLike) -> Mask:
         raise ReadError("is a folder, not a file") from None
     except OSError as exc:
         raise ReadError(f"cannot read: {exc.strerror or exc}") from None
-    return decode_mask(data)
+    return decode_mask(data, channel_order)
+
+
+def _check_order(channel_order: str) -> None:
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f"channel_order={channel_order!r}: expected 'rgb' or 'bgr'")
 
 
 def max_pixels() -> int:
@@ -134,15 +168,26 @@ def _check_size(width: int, height: int) -> None:
         )
 
 
-def decode_mask(data: bytes) -> Mask:
-    """Decode a mask from the bytes of an image file (PNG, BMP, TIFF, ...)."""
+def decode_mask(data: bytes, channel_order: str = "rgb") -> Mask:
+    """Decode a mask from the bytes of an image file (PNG, BMP, TIFF, ...).
+
+    ``channel_order="bgr"`` says the file stores each color with red and blue swapped (an RGB
+    array written with ``cv2.imwrite``): color masks are served in RGB order all the same (by
+    relabelling the decoder's channels, no copy) and a palettized file's PLTE is swapped.
+    Index masks are not affected.
+    """
+    _check_order(channel_order)
     if not data:
         raise ReadError("empty file")
-    if data[:8] == PNG_SIGNATURE and len(data) > 26 and data[12:16] == b"IHDR" and data[25] in (0, 2, 6):
-        _check_size(int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"))
-        return _read_png_cv2(data, _PNG_COLOR_TYPES[data[25]], data[24])
+    if data[:8] == PNG_SIGNATURE:
+        png = _check_png(data)
+        _check_size(png.width, png.height)
+        if png.color_type in (0, 2, 6) or (png.color_type == 4 and png.depth == 16):
+            mask = _read_png_cv2(png.data, _PNG_COLOR_TYPES[png.color_type], png.depth)
+            return _in_order(mask, channel_order)
+        data = png.data
     try:
-        return _read_pillow(data)
+        mask = _read_pillow(data)
     except MaskError:
         raise
     except MemoryError:
@@ -151,6 +196,79 @@ def decode_mask(data: bytes) -> Mask:
         if data[:8] == PNG_SIGNATURE:
             raise ReadError(BAD_PNG) from None
         raise ReadError(f"cannot decode image: {exc}") from None
+    return _in_order(mask, channel_order)
+
+
+def _in_order(mask: Mask, channel_order: str) -> Mask:
+    """The mask as read from a file whose red and blue are swapped, when ``channel_order`` is
+    "bgr": color masks by relabelling their channels, palettized ones by swapping the PLTE."""
+    if channel_order == "rgb" or mask.kind == "index":
+        return mask
+    if mask.kind == "palettized":
+        return Mask(mask.kind, mask.data, mask.mode, np.ascontiguousarray(mask.colors[:, ::-1]), mask.transparent)
+    return Mask(mask.kind, mask.data, mask.mode, transparent=mask.transparent, channels=_SWAPPED[mask.channels])
+
+
+# PNG chunks a decoder needs for the pixels; every other (ancillary) chunk is dropped before
+# decoding once its CRC is checked: libpng prints warnings about some of them (a short or
+# malformed iCCP, for one) straight to stderr, and none of them changes a pixel.
+_PNG_PIXEL_CHUNKS = (b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND")
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+
+
+@dataclass(frozen=True)
+class _Png:
+    width: int
+    height: int
+    depth: int
+    color_type: int
+    data: bytes  # the file, without the chunks decoders do not need
+
+
+def _check_png(data: bytes) -> _Png:
+    """Walk a PNG's chunks before any decoder sees it: the structure must be whole (up to
+    IEND), every chunk's CRC right and IHDR valid. The same rule holds whichever library
+    decodes the file (libpng checks IDAT CRCs, Pillow does not), and libpng never gets a
+    file it would complain about on stderr. Costs a CRC pass over the file (zlib.crc32)."""
+    size = len(data)
+    view = memoryview(data)
+    pos, spans, dropped, frames = 8, [(0, 8)], False, 1
+    header = None
+    while True:
+        if pos + 12 > size:
+            raise ReadError(BAD_PNG)  # truncated: ends before IEND
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = bytes(data[pos + 4 : pos + 8])
+        end = pos + 12 + length
+        if length > 0x7FFFFFFF or end > size or not kind.isalpha():
+            raise ReadError(BAD_PNG)
+        if zlib.crc32(view[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
+            raise ReadError(f"not a valid PNG (CRC error in its {kind.decode('ascii')} chunk: corrupt)")
+        if header is None:
+            if kind != b"IHDR" or length != 13:
+                raise ReadError(BAD_PNG)
+            header = data[pos + 8 : pos + 21]
+        if kind in _PNG_PIXEL_CHUNKS:
+            spans.append((pos, end))
+        elif kind[0] < 97:  # an unknown critical chunk (upper case): no decoder can skip it
+            raise ReadError(f"not a valid PNG (unknown critical chunk {kind.decode('ascii')})")
+        else:
+            dropped = True
+            if kind == b"acTL" and length == 8:
+                frames = int.from_bytes(data[pos + 8 : pos + 12], "big")
+        pos = end
+        if kind == b"IEND":
+            break
+    width, height = int.from_bytes(header[0:4], "big"), int.from_bytes(header[4:8], "big")
+    depth, color_type = header[8], header[9]
+    if (not 0 < width < 2**31 or not 0 < height < 2**31 or depth not in _PNG_DEPTHS.get(color_type, ())
+            or header[10] != 0 or header[11] != 0 or header[12] > 1):
+        raise ReadError(BAD_PNG)
+    if frames > 1:
+        raise WrongKindError(f"is an animated PNG with {frames} frames; maskcli reads single-image files")
+    if dropped:
+        data = b"".join(view[a:b] for a, b in spans)
+    return _Png(width, height, depth, color_type, data)
 
 
 @lru_cache(maxsize=None)
@@ -175,12 +293,48 @@ def _read_png_cv2(data: bytes, color_type: str, depth: int) -> Mask:
     mode = f"{color_type} {depth}-bit"
     if arr.ndim == 2:
         return Mask("index", arr, mode)
+    if color_type == "grayscale+alpha":  # 16-bit (8-bit ones go to Pillow): OpenCV expands to BGRA
+        transparent = _transparency(_alpha_as_8bit(arr[..., 3]))
+        return Mask("index", np.ascontiguousarray(arr[..., 0]), mode, transparent=transparent)
     if arr.dtype != np.uint8:
-        raise WrongKindError(f"is a {mode} color image; color masks must be 8 bits per channel")
+        raise WrongKindError(f"is {with_article(mode)} color image; color masks must be 8 bits per channel")
     if arr.shape[2] == 4:
         transparent = _transparency(arr[..., 3])
         return Mask("color", arr, mode, transparent=transparent, channels="bgra")
     return Mask("color", arr, mode, channels="bgr")
+
+
+def _alpha_as_8bit(alpha: np.ndarray) -> np.ndarray:
+    """16-bit alpha as 8-bit for :func:`_transparency`: 0 stays 0, 65535 becomes 255 and every
+    value in between stays in between (partial transparency), whatever its high byte."""
+    if alpha.dtype == np.uint8:
+        return alpha
+    out = np.clip(alpha >> 8, 1, 254).astype(np.uint8)
+    out[alpha == 0] = 0
+    out[alpha == 65535] = 255
+    return out
+
+
+_DEEP_RAWMODE = re.compile(r"(?:RGB|RGBA|RGBX|LA|CMYK);(\d+)")  # bits per sample, not per pixel ("BGR;16")
+
+
+def _deep_samples(img) -> int:
+    """The bits per sample a file stores, where Pillow may have reduced them to 8 when
+    decoding (16-bit RGB TIFF, SGI and PPM files come out as 8-bit RGB): from the TIFF
+    BitsPerSample tag, the decoder's raw mode (``RGB;16L``), or a PPM's maxval."""
+    bits = 8
+    if img.format == "TIFF":
+        declared = img.tag_v2.get(258, 8)
+        bits = max(declared) if isinstance(declared, tuple) else int(declared)
+    for tile in getattr(img, "tile", None) or ():
+        args = tile[3] if len(tile) > 3 else None
+        rawmode = args if isinstance(args, str) else args[0] if isinstance(args, tuple) and args else ""
+        found = _DEEP_RAWMODE.match(rawmode) if isinstance(rawmode, str) else None
+        if found:
+            bits = max(bits, int(found.group(1)))
+        if img.format == "PPM" and isinstance(args, tuple) and len(args) > 1 and isinstance(args[1], int):
+            bits = max(bits, int(args[1]).bit_length())  # maxval
+    return bits
 
 
 def _read_pillow(data: bytes) -> Mask:
@@ -192,9 +346,21 @@ def _read_pillow(data: bytes) -> Mask:
     except UnidentifiedImageError:
         raise ReadError(BAD_PNG if data[:8] == PNG_SIGNATURE else "not an image file maskcli can read") from None
     _check_size(*img.size)
-    img.load()
     mode = img.mode
     fmt = img.format or "image"
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        what = "pages" if fmt in ("TIFF", "DCX", "MPO") else "frames"
+        raise WrongKindError(f"has {frames} {what}; maskcli reads single-image files")
+    if mode in ("RGB", "RGBX", "RGBA", "LA", "P"):
+        bits = _deep_samples(img)
+        if bits > 8:
+            name = {"RGBX": "RGB", "LA": "grayscale+alpha", "P": "palettized"}.get(mode, mode)
+            described = with_article(f"{fmt} {name} {bits}-bit")
+            if mode == "LA":
+                raise WrongKindError(f"is {described} image; maskcli reads 16-bit gray+alpha only from PNG files")
+            raise WrongKindError(f"is {described} color image; color masks must be 8 bits per channel")
+    img.load()
     if mode == "P":
         return _palettized(img, fmt)
     if mode in ("RGB", "RGBX"):
@@ -265,6 +431,24 @@ def _transparency(alpha: np.ndarray) -> np.ndarray | None:
     )
 
 
+def _index_for_png(index) -> np.ndarray:
+    """An index array a PNG can hold: (H, W) uint8 or uint16 in native byte order (a
+    big-endian '>u2' array is converted), at least 1x1; else a ValueError saying so."""
+    index = np.asarray(index)
+    if index.ndim != 2 or index.dtype.kind != "u" or index.dtype.itemsize not in (1, 2):
+        raise ValueError(
+            f"expected an (H, W) uint8 or uint16 array, got {index.shape} {index.dtype} "
+            "(convert it with .astype(np.uint8) or .astype(np.uint16) once its values fit)"
+        )
+    _not_empty(index)
+    return index.astype(index.dtype.newbyteorder("="), copy=False)
+
+
+def _not_empty(array: np.ndarray) -> None:
+    if array.size == 0:
+        raise ValueError(f"cannot write an empty {array.shape} array: a PNG has at least 1x1 pixels")
+
+
 def warm_up() -> None:
     """Decode and encode a tiny PNG once, so that the codecs' one-time set-up (about 2 MB in
     OpenCV and libpng) happens when a worker starts, not inside its first file."""
@@ -280,8 +464,7 @@ def encode_index_png(index: np.ndarray) -> bytes:
     """An (H, W) uint8 or uint16 array as an 8- or 16-bit grayscale PNG."""
     cv2 = _cv2()
 
-    if index.ndim != 2 or index.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"expected an (H, W) uint8/uint16 array, got {index.shape} {index.dtype}")
+    index = _index_for_png(index)
     ok, buf = cv2.imencode(".png", index)
     if not ok:  # pragma: no cover - OpenCV reports failures by exception in practice
         raise ValueError("OpenCV could not encode the PNG")
@@ -295,6 +478,7 @@ def encode_rgb_png(rgb: np.ndarray, order: str = "rgb") -> bytes:
 
     if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
+    _not_empty(rgb)
     if order == "bgr" and rgb.shape[2] == 3:
         bgr = rgb
     else:
