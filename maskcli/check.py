@@ -16,6 +16,7 @@ LOSSY = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")
 class CheckSettings:
     palette: Palette | None  # None: -p embedded (palettized files' stored indices)
     indices: bool = False  # check index masks (as to-rgb reads them) instead of color masks
+    channel_order: str = "rgb"  # "bgr": color files store red and blue swapped (cv2.imwrite of RGB)
 
 
 def check_file(src: str, settings: CheckSettings) -> dict:
@@ -32,9 +33,9 @@ def _check(src: str, settings: CheckSettings) -> dict:
     import numpy as np
 
     from maskcli import convert, masks
-    from maskcli.tasks import mask_colors
+    from maskcli.tasks import mask_colors, swapped_hint
 
-    mask = masks.read_mask(src)
+    mask = masks.read_mask(src, settings.channel_order)
     found = {"size": [int(mask.shape[1]), int(mask.shape[0])], "mode": mask.mode}
     if mask.transparent is not None:
         raise MaskError(f"has {int(mask.transparent.sum())} fully transparent px (to-index needs --alpha ignore)")
@@ -61,6 +62,9 @@ def _check(src: str, settings: CheckSettings) -> dict:
     found["values"] = dict(per_value)
     order = np.argsort(-counts[~known], kind="stable")
     found["unknown_colors"] = [[list(map(int, c)), int(n)] for c, n in zip(colors[~known][order], counts[~known][order])]
+    hint = swapped_hint(mask, palette, settings.channel_order, colors=(colors[~known], counts[~known]))
+    if hint:
+        found["hint"] = hint
     return found
 
 
@@ -71,7 +75,8 @@ def describe_unknown(found: dict, limit: int = 10) -> str | None:
         px = sum(n for _, n in items)
         shown = "; ".join(f"({c[0]}, {c[1]}, {c[2]}) {n} px" for c, n in items[:limit])
         more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
-        return f"{len(items)} unknown color(s) on {px} px: {shown}{more}"
+        hint = f" ({found['hint']})" if found.get("hint") else ""
+        return f"{len(items)} unknown color(s) on {px} px: {shown}{more}{hint}"
     if found.get("unknown_values"):
         items = found["unknown_values"]
         shown = ", ".join(f"{v} ({n} px)" for v, n in items[:limit])

@@ -16,6 +16,7 @@ from maskcli.options import (
     EMBEDDED,
     palette_loader,
     batch_options,
+    channel_order_option,
     inputs_argument,
     jobs_option,
     output_option,
@@ -118,8 +119,9 @@ def _run_options(params: dict):
 @click.option("--format", "fmt", type=click.Choice(["gray", "indexed"]), default="gray", show_default=True,
               help="gray: 8/16-bit grayscale PNG. indexed: palettized PNG with the palette's colors "
               "embedded (ids up to 255).")
+@channel_order_option
 @click.pass_context
-def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha, fmt, **_):
+def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha, fmt, channel_order, **_):
     """Convert color masks (RGB, RGBA, palettized) to class-index masks.
 
     Writes 8-bit grayscale PNGs, or 16-bit when a class id or the ignore index is above 255.
@@ -133,6 +135,7 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
     $ maskcli to-index SegmentationClass/ -o plain/ -p embedded
     $ maskcli to-index a.png -o a_index.png -p pascal-voc
     $ maskcli to-index - -o - -p cityscapes < a_color.png > a_ids.png
+    $ maskcli to-index saved_with_cv2/ -o labels/ -p cityscapes --channel-order bgr
     """
     from maskcli.batch import convert_tree
     from maskcli.tasks import Settings
@@ -155,6 +158,7 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
         alpha=alpha,
         format=fmt,
         verbose=ctx.params["verbose"],
+        channel_order=channel_order,
     )
     sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params)))
 
@@ -209,13 +213,14 @@ def remap(ctx, inputs, output, mapping, **_):
               help="Check index masks (grayscale, 16-bit, palettized stored indices) as to-rgb reads them, "
               "instead of color masks.")
 @click.option("--strict", is_flag=True, help="Size differences and lossy inputs fail the check too.")
+@channel_order_option
 @jobs_option
 @scheduler_option
 @stack(*selection_options)
 @report_option
 @quiet_option
 @click.pass_context
-def check(ctx, inputs, palette, indices, strict, **_):
+def check(ctx, inputs, palette, indices, strict, channel_order, **_):
     """Validate a dataset against a palette: read every mask, write nothing.
 
     Reports files with unknown colors (or, with --indices, unknown values) with the offending
@@ -230,7 +235,7 @@ def check(ctx, inputs, palette, indices, strict, **_):
     from maskcli.check import CheckSettings, check_tree
 
     params = {**ctx.params, "output": None, "update": False, "dry_run": False, "rename": (), "verbose": False}
-    settings = CheckSettings(None if palette == EMBEDDED else palette, indices or palette == EMBEDDED)
+    settings = CheckSettings(None if palette == EMBEDDED else palette, indices or palette == EMBEDDED, channel_order)
     sys.exit(check_tree(inputs, settings, _run_options(params), strict))
 
 
@@ -263,10 +268,12 @@ def check(ctx, inputs, palette, indices, strict, **_):
               "settings; new colors get ids above its highest id.")
 @click.option("--alpha", type=click.Choice(["error", "ignore"]), default="error", show_default=True,
               help="Fully transparent pixels: fail the file, or leave them out of the counts.")
+@channel_order_option
 @jobs_option
 @scheduler_option
 @quiet_option
-def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, names_from, alpha, jobs, scheduler, quiet):
+def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, names_from, alpha, channel_order,
+                    jobs, scheduler, quiet):
     """Find the colors in sample color masks and write a palette to start from.
 
     Every distinct color becomes a class with its pixel and file counts and a placeholder
@@ -287,7 +294,7 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
         raise _UsageProblem("no inputs: give INPUT...")
     filtered = bool(min_pixels or min_files)
     try:
-        found, report = extract.scan_colors(inputs, jobs, max_colors, quiet, alpha, filtered, scheduler)
+        found, report = extract.scan_colors(inputs, jobs, max_colors, quiet, alpha, filtered, scheduler, channel_order)
     except extract.TooManyColors as exc:
         raise click.ClickException(str(exc)) from None
     if report.failed:
@@ -335,6 +342,9 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
             say(f"  {color} {colors[color][0]} px: {why}")
     for match in matches:
         say(f"match: {match.describe()}")
+    if matches and matches[0].swapped:
+        say("hint: red and blue are swapped in these files (saved from RGB arrays with OpenCV?): try --channel-order bgr"
+            if channel_order == "rgb" else "hint: the colors match with red and blue as stored: try without --channel-order bgr")
     if names_from is not None and new_colors:
         shown = ", ".join(str(c) for c in new_colors[:10])
         say(f"{len(new_colors)} color(s) not in {names_from.path or names_from.name}, given new ids: {shown}")

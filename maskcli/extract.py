@@ -30,7 +30,7 @@ class TooManyColors(MaskcliError):
 
 
 def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: str = "error",
-                filtered: bool = False, scheduler: str | None = None):
+                filtered: bool = False, scheduler: str | None = None, channel_order: str = "rgb"):
     """Count pixels and files per color over every mask under ``inputs``.
 
     Returns ``(colors, report)``: ``colors`` maps (r, g, b) to ``[pixels, files]``. Without
@@ -61,7 +61,7 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
             )
 
     try:
-        runner.run(tasks.safe_count_colors, files, args=(limit, alpha), jobs=jobs, on_result=on_result,
+        runner.run(tasks.safe_count_colors, files, args=(limit, alpha, channel_order), jobs=jobs, on_result=on_result,
                    scheduler=scheduler)
     finally:
         progress.close()

@@ -90,6 +90,12 @@ quiet_option = click.option(
     "-q", "--quiet", is_flag=True, help="No progress bar, warnings or summary; errors still print."
 )
 
+channel_order_option = click.option(
+    "--channel-order", type=click.Choice(["rgb", "bgr"]), default="rgb", show_default=True,
+    help="How color files store each color: rgb, or bgr for masks whose red and blue are swapped "
+    "(an RGB array saved with OpenCV's cv2.imwrite). Index masks are not affected.",
+)
+
 verbose_option = click.option(
     "-v", "--verbose", is_flag=True, help="Say more: snapped colors, names --rename left alone."
 )

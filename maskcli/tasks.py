@@ -30,6 +30,7 @@ class Settings:
     format: str = "gray"  # "gray" | "indexed"
     verbose: bool = False
     remap: object = None  # a remap.RemapTable for "remap"
+    channel_order: str = "rgb"  # "bgr": color files store red and blue swapped (cv2.imwrite of RGB)
 
     def policy(self):
         from maskcli.convert import UnknownPolicy
@@ -75,6 +76,9 @@ def to_index(mask, settings: Settings):
                 "to-index needs a color mask (RGB, RGBA or palettized)"
             )
     except UnknownColorsError as exc:
+        hint = swapped_hint(mask, settings.palette, settings.channel_order, transparent)
+        if hint:
+            raise exc.with_hint(hint) from None
         rgb = mask.array
         if mask.kind == "color" and (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
             raise exc.with_hint("every pixel has R == G == B: it may be an index mask stored as RGB") from None
@@ -90,6 +94,24 @@ def to_index(mask, settings: Settings):
         if settings.verbose and decoded.snaps:
             info["snaps"] = decoded.snaps
     return decoded.index, info, None
+
+
+def swapped_hint(mask, palette: Palette, channel_order: str = "rgb", transparent=None, colors=None) -> str:
+    """The hint for a file whose unknown colors are mostly (by pixels) palette colors with red
+    and blue swapped, else "". ``colors`` are the file's unknown colors and their counts when
+    the caller has them already."""
+    from maskcli import convert
+
+    if colors is None:
+        all_colors, counts = mask_colors(mask, None if transparent is None else ~transparent)
+        _, known = convert.lookup_colors(all_colors, palette)
+        colors = (all_colors[~known], counts[~known])
+    unknown, counts = colors
+    if convert.swapped_pixels(unknown, counts, palette) * 2 <= int(counts.sum()):
+        return ""
+    fix = ("saved from an RGB array with OpenCV? try --channel-order bgr" if channel_order == "rgb"
+           else "try without --channel-order bgr")
+    return f"they are palette colors with red and blue swapped: {fix}"
 
 
 def convert_mask(mask, settings: Settings) -> tuple[bytes, dict | None]:
@@ -126,7 +148,7 @@ def convert_file(src: str, dst: str, settings: Settings):
     """Read ``src``, convert it, write ``dst`` whole or not at all; returns info."""
     from maskcli import masks
 
-    data, info = convert_mask(masks.read_mask(src), settings)
+    data, info = convert_mask(masks.read_mask(src, settings.channel_order), settings)
     masks.atomic_write(dst, data)
     return info
 
@@ -164,10 +186,10 @@ def safe_convert(item, settings: Settings):
         return describe_failure(exc), None
 
 
-def safe_count_colors(src: str, max_colors: int, alpha: str = "error"):
+def safe_count_colors(src: str, max_colors: int, alpha: str = "error", channel_order: str = "rgb"):
     """``src`` -> ``(keys, counts)`` of its distinct colors, or the reason it failed."""
     try:
-        return count_colors(src, max_colors, alpha)
+        return count_colors(src, max_colors, alpha, channel_order)
     except MaskError as exc:
         return str(exc)
     except Exception as exc:
@@ -190,10 +212,10 @@ def mask_colors(mask, keep=None):
     return convert.merge_counts(convert.pack_rgb(mask.colors[used][None])[0], per_entry[used])
 
 
-def count_colors(src: str, max_colors: int, alpha: str = "error"):
+def count_colors(src: str, max_colors: int, alpha: str = "error", channel_order: str = "rgb"):
     from maskcli import convert, masks
 
-    mask = masks.read_mask(src)
+    mask = masks.read_mask(src, channel_order)
     keep = None
     if mask.transparent is not None:
         if alpha != "ignore":
