@@ -230,6 +230,20 @@ def test_multi_page_tiff_and_animated_png_are_refused(tmp_path):
     assert invoke("to-index", tmp_path / "m", "-o", tmp_path / "out", "-p", "cityscapes", "-j", 1).exit_code == 0
 
 
+def test_animated_gif_is_refused_and_a_still_one_reads(tmp_path):
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((3, 4), v, np.uint8), "P") for v in (0, 1)]
+    for frame in frames:
+        frame.putpalette([0, 0, 0, *ROAD] + [0] * 762)
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(WrongKindError, match="has 2 frames; maskcli reads single-image files"):
+        read_mask(tmp_path / "anim.gif")
+    frames[1].save(tmp_path / "still.gif")
+    mask = read_mask(tmp_path / "still.gif")
+    assert mask.kind == "palettized" and tuple(mask.colors[mask.array[0, 0]]) == ROAD
+
+
 # --------------------------------------------------------------------------- one rule for damaged PNGs
 
 
