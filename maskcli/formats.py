@@ -24,8 +24,10 @@ FORMATS = (
     "Datumaro dataset_meta.json",
     "Mapillary Vistas config.json",
 )
-_TRIPLET_LINE = re.compile(r"\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S.*?)\s*")
-_CVAT_LINE = re.compile(r"\s*([^:#][^:]*):\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*(:.*)?")
+# [0-9], not \d (which takes any script's digits), and at most 9 of them: int() stays cheap
+_NUM = r"([0-9]{1,9})"
+_TRIPLET_LINE = re.compile(rf"\s*{_NUM}\s+{_NUM}\s+{_NUM}\s+(\S.*?)\s*")
+_CVAT_LINE = re.compile(rf"\s*([^:#][^:]*):\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*(:.*)?")
 
 
 def _entries_to_data(entries, name: str, where: str) -> dict:
@@ -68,23 +70,29 @@ def read_label_colors(text: str, where: str, name: str) -> dict:
 def read_class_csv(text: str, where: str, name: str) -> dict:
     """class_dict.csv / labelmap.csv: a header with name, r, g, b (any case, extra columns
     ignored, spaces after commas tolerated)."""
-    rows = list(csv.reader(io.StringIO(text), skipinitialspace=True))
+    try:
+        rows = list(csv.reader(io.StringIO(text), skipinitialspace=True))
+    except csv.Error as exc:
+        raise PaletteError(f"{where}: not valid CSV: {exc}") from None
     if not rows:
         raise PaletteError(f"{where}: empty file")
     header = [h.strip().lower() for h in rows[0]]
     try:
         cols = [header.index(k) for k in ("name", "r", "g", "b")]
     except ValueError:
-        raise PaletteError(f"{where}: the header must have name, r, g and b columns, got {rows[0]}") from None
+        got = ",".join(rows[0])
+        got = got if len(got) <= 80 else got[:77] + "..."
+        raise PaletteError(f"{where}: the header must have name, r, g and b columns, got {got!r}") from None
     entries = []
     for lineno, row in enumerate(rows[1:], 2):
         if not row or not any(cell.strip() for cell in row):
             continue
-        try:
-            label, r, g, b = (row[i].strip() for i in cols)
-            entries.append((len(entries), label, (int(r), int(g), int(b))))
-        except (IndexError, ValueError):
-            raise PaletteError(f"{where}: line {lineno}: expected name,r,g,b, got {','.join(row)!r}") from None
+        cells = [row[i].strip() if i < len(row) else "" for i in cols]
+        if not all(re.fullmatch(r"[0-9]{1,9}", c) for c in cells[1:]):
+            got = ",".join(row)
+            got = got if len(got) <= 80 else got[:77] + "..."
+            raise PaletteError(f"{where}: line {lineno}: expected name,r,g,b with r, g, b numbers, got {got!r}")
+        entries.append((len(entries), cells[0], tuple(int(c) for c in cells[1:])))
     return _entries_to_data(entries, name, where)
 
 
@@ -95,25 +103,63 @@ def read_cvat_labelmap(text: str, where: str, name: str) -> dict:
 
 def read_json(text: str, where: str, name: str) -> dict:
     """Datumaro dataset_meta.json (label_map + segmentation_colors) or a Mapillary config."""
+    from maskcli.yamlfile import check_depth, strip_bom
+
     try:
-        data = json.loads(text)
+        data = json.loads(strip_bom(text))
     except json.JSONDecodeError as exc:
         raise PaletteError(f"{where}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise PaletteError(f"{where}: nested too deeply") from None
+    check_depth(data, where)
     if isinstance(data, dict) and "label_map" in data and "segmentation_colors" in data:
-        labels, colors = data["label_map"], data["segmentation_colors"]
-        try:
-            entries = [(int(k), str(v), tuple(int(c) for c in colors[int(k)])) for k, v in labels.items()]
-        except (ValueError, IndexError, TypeError):
-            raise PaletteError(f"{where}: label_map ids must index segmentation_colors") from None
-        return _entries_to_data(sorted(entries), name, where)
+        return _read_datumaro(data, where, name)
     if isinstance(data, dict) and isinstance(data.get("labels"), list):
-        try:
-            entries = [(i, str(lab.get("name") or lab["readable"]), tuple(int(c) for c in lab["color"]))
-                       for i, lab in enumerate(data["labels"])]
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise PaletteError(f"{where}: each of 'labels' needs a name and a color") from None
-        return _entries_to_data(entries, name, where)
+        return _read_mapillary(data, where, name)
     raise PaletteError(f"{where}: a JSON palette is a Datumaro dataset_meta.json or a Mapillary config")
+
+
+def _json_color(value, where: str, what: str) -> tuple:
+    ok = isinstance(value, list) and len(value) == 3
+    if not ok or any(isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= 255 for c in value):
+        raise PaletteError(f"{where}: {what}: color {_short(value)} is not [r, g, b] with integers 0..255")
+    return tuple(value)
+
+
+def _json_text(value, where: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PaletteError(f"{where}: {what}: the name {_short(value)} is not a non-empty string")
+    return value
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _read_datumaro(data: dict, where: str, name: str) -> dict:
+    labels, colors = data["label_map"], data["segmentation_colors"]
+    if not isinstance(labels, dict) or not isinstance(colors, list):
+        raise PaletteError(f"{where}: label_map must map ids to names and segmentation_colors be a list of colors")
+    entries = []
+    for key, label in labels.items():
+        if not re.fullmatch(r"[0-9]{1,5}", key) or int(key) >= len(colors):
+            raise PaletteError(f"{where}: label_map id {_short(key)} is not a position in segmentation_colors "
+                               f"(0..{len(colors) - 1})")
+        what = f"label_map[{key}]"
+        entries.append((int(key), _json_text(label, where, what), _json_color(colors[int(key)], where, what)))
+    return _entries_to_data(sorted(entries), name, where)
+
+
+def _read_mapillary(data: dict, where: str, name: str) -> dict:
+    entries = []
+    for i, lab in enumerate(data["labels"]):
+        what = f"labels[{i}]"
+        if not isinstance(lab, dict) or "color" not in lab or not (lab.get("name") or lab.get("readable")):
+            raise PaletteError(f"{where}: {what}: each of 'labels' needs a name and a color")
+        label = _json_text(lab.get("name") or lab.get("readable"), where, what)
+        entries.append((i, label, _json_color(lab["color"], where, what)))
+    return _entries_to_data(entries, name, where)
 
 
 def sniff(path_name: str, text: str):

@@ -216,59 +216,46 @@ def _validate(data, where: str) -> Palette:
                 f"ignore color {format_color(color)} is also the color of class "
                 f"{class_colors[color].id} {class_colors[color].name!r}",
             )
-    name = data.get("name", Path(where).stem)
+    texts = {key: text_field(data, key, where) for key in ("name", "description", "source")}
     return Palette(
-        name=str(name),
+        name=texts["name"] or Path(where).stem,
         classes=classes,
         ignore_index=ignore_index,
         ignore_colors=ignore_colors,
-        description=str(data.get("description", "") or "").strip(),
-        source=str(data.get("source", "") or "").strip(),
+        description=texts["description"],
+        source=texts["source"],
     )
+
+
+def text_field(data: dict, key: str, where: str) -> str:
+    """A free-text top-level field: a string (stripped), or "" when absent or empty."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        kinds = {list: "a list", dict: "a mapping", bool: "true/false", int: "a number", float: "a number"}
+        kind = kinds.get(type(value), f"a {type(value).__name__}")
+        _fail(where, f"{key} is {kind}, not text (quote it)")
+    return value.strip()
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def _yaml_loader():
-    import yaml
-
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class StrictLoader(base):  # a safe loader that refuses duplicate keys (a probable typo)
-        pass
-
-    def construct_mapping(loader, node, deep=False):
-        keys = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=deep)
-            if key in keys:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            keys.add(key)
-        return base.construct_mapping(loader, node, deep=deep)
-
-    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return yaml, StrictLoader
-
-
 def parse_palette_text(text: str, where: str) -> Palette:
-    yaml, loader = _yaml_loader()
-    try:
-        data = yaml.load(text, Loader=loader)  # a SafeLoader subclass: no object construction
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise PaletteError(f"{where}: not valid YAML: {problem}{at}") from None
-    return _validate(data, where)
+    """A palette from maskcli YAML text (see yamlfile.load_yaml for what is refused)."""
+    from maskcli.yamlfile import load_yaml
+
+    return _validate(load_yaml(text, where, "palette"), where)
 
 
 def _parse_other_format(path: Path, text: str, where: str) -> Palette:
     """A palette file another tool wrote (label_colors.txt, class_dict.csv, ...), or YAML."""
     from maskcli import formats
 
+    from maskcli.yamlfile import strip_bom
+
+    text = strip_bom(text)
     reader = formats.sniff(path.name, text)
     if reader is None:
         try:
@@ -322,19 +309,19 @@ def load_palette(name_or_path: str | os.PathLike) -> Palette:
 
 
 def _load_file(path: Path, builtin: bool) -> Palette:
+    from maskcli import yamlfile
+
     where = str(path)
+    text = yamlfile.read_text(path, where, "palette")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PaletteError(f"{where}: no such palette file") from None
-    except UnicodeDecodeError:
-        raise PaletteError(f"{where}: not a text file (not valid UTF-8)") from None
-    except OSError as exc:
-        raise PaletteError(f"{where}: cannot read: {exc.strerror or exc}") from None
-    if builtin or path.suffix.lower() in (".yaml", ".yml"):
-        palette = parse_palette_text(text, where)
-    else:
-        palette = _parse_other_format(path, text, where)
+        if builtin or path.suffix.lower() in (".yaml", ".yml"):
+            palette = parse_palette_text(text, where)
+        else:
+            palette = _parse_other_format(path, text, where)
+    except PaletteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bad palette file is a one-line usage error, always
+        raise yamlfile.internal_error(where, "palette", exc) from None
     if builtin:
         where = path.name[: -len(".yaml")]
     return _replace(palette, path=where, file=str(path), builtin=builtin)

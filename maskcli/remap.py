@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from maskcli.errors import MaskError, PaletteError, UnknownIndicesError
-from maskcli.palette import _parse_int, _yaml_loader, builtin_dir
+from maskcli.palette import _parse_int, builtin_dir, text_field
 
 _KEYS = {"name", "description", "source", "ignore_index", "default", "map"}
 DEFAULTS = ("error", "keep", "ignore")
@@ -54,20 +54,19 @@ def load_map(spec: str) -> RemapTable:
         path, where = Path(spec), spec
     else:
         raise PaletteError(f"unknown map {spec!r}: built-ins are {', '.join(maps) or '(none)'}; a file name needs a '/' or an extension")
+    from maskcli import yamlfile
+
+    text = yamlfile.read_text(path, where, "map")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PaletteError(f"{where}: no such map file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PaletteError(f"{where}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    yaml, loader = _yaml_loader()
-    try:
-        data = yaml.load(text, Loader=loader)
-    except yaml.YAMLError as exc:
-        raise PaletteError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        data = yamlfile.load_yaml(text, where, "map")
+        table = _validate(data, where)
+    except PaletteError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bad map file is a one-line usage error, always
+        raise yamlfile.internal_error(where, "map", exc) from None
     from dataclasses import replace
 
-    return replace(_validate(data, where), file=str(path))
+    return replace(table, file=str(path))
 
 
 def _validate(data, where: str) -> RemapTable:
@@ -79,6 +78,7 @@ def _validate(data, where: str) -> RemapTable:
     unknown = sorted(set(map(str, data)) - _KEYS)
     if unknown:
         fail(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_KEYS))})")
+    text_field(data, "source", where)  # free text, unused, but must be text
     ignore_index = _parse_int(data.get("ignore_index", 255), "ignore_index", 0, 65535, where)
     default = data.get("default", "error")
     if default not in DEFAULTS:
@@ -94,8 +94,8 @@ def _validate(data, where: str) -> RemapTable:
         dst = _parse_int(value, f"map[{src}]", 0, 65535, where)
         pairs.append((src, dst))
     return RemapTable(
-        name=str(data.get("name", Path(where).stem)), pairs=tuple(sorted(pairs)), default=default,
-        ignore_index=ignore_index, description=str(data.get("description", "") or ""), path=where,
+        name=text_field(data, "name", where) or Path(where).stem, pairs=tuple(sorted(pairs)), default=default,
+        ignore_index=ignore_index, description=text_field(data, "description", where), path=where,
     )
 
 

@@ -78,7 +78,8 @@ def test_bit_depth_follows_the_palette_not_the_image(tmp_path):
         ("classes: [\n", "not valid YAML"),
         ("classes:\n  - {name: a, color: [1,2,3], color: [4,5,6]}\n", "duplicate key 'color'"),
         ("- just a list\n", "a palette is a mapping with a 'classes' list"),
-        ("classes:\n  - !!python/object/apply:os.system ['true']\n", "not valid YAML"),
+        ("classes:\n  - !!python/object/apply:os.system ['true']\n",
+             "line 2, column 5: tags (!!python/object/apply:os.system) are not supported in palette files"),
     ],
 )
 def test_validation_messages_name_the_file_and_the_entry(tmp_path, text, expected):
