@@ -120,18 +120,24 @@ def _fail(where: str, message: str):
     raise PaletteError(f"{where}: {message}")
 
 
+def _short(value) -> str:
+    """repr() of a value for a message, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _parse_color(value, where: str) -> RGB:
     if isinstance(value, str):
         m = _HEX.fullmatch(value.strip())
         if not m:
-            _fail(where, f"color {value!r} is not '#rrggbb' or [r, g, b]")
+            _fail(where, f"color {_short(value)} is not '#rrggbb' or [r, g, b]")
         h = m.group(1)
         return (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16))
     if not isinstance(value, (list, tuple)) or len(value) != 3:
-        _fail(where, f"color {value!r} is not '#rrggbb' or [r, g, b]")
+        _fail(where, f"color {_short(value)} is not '#rrggbb' or [r, g, b]")
     for ch in value:
         if isinstance(ch, bool) or not isinstance(ch, int):
-            _fail(where, f"color channel {ch!r} is not an integer")
+            _fail(where, f"color channel {_short(ch)} is not an integer")
         if not 0 <= ch <= 255:
             _fail(where, f"color channel {ch} is outside 0..255")
     return (value[0], value[1], value[2])
@@ -139,7 +145,7 @@ def _parse_color(value, where: str) -> RGB:
 
 def _parse_int(value, what: str, lo: int, hi: int, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        _fail(where, f"{what} {value!r} is not an integer")
+        _fail(where, f"{what} {_short(value)} is not an integer")
     if not lo <= value <= hi:
         _fail(where, f"{what} {value} is outside {lo}..{hi}")
     return value
@@ -154,13 +160,13 @@ def _parse_class(entry, position: int, where: str) -> PaletteClass:
     here = f"{where}: {label}"
     unknown = sorted(set(map(str, entry)) - _CLASS_KEYS)
     if unknown:
-        _fail(here, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_CLASS_KEYS))})")
+        _fail(here, f"unknown key {_short(unknown[0])} (allowed: {', '.join(sorted(_CLASS_KEYS))})")
     for key in _REQUIRED_CLASS_KEYS:
         if key not in entry:
             _fail(here, f"missing key {key!r}")
     name = entry["name"]
     if not isinstance(name, str) or not name.strip():
-        _fail(here, f"name {name!r} is not a non-empty string")
+        _fail(here, f"name {_short(name)} is not a non-empty string")
     cid = _parse_int(entry.get("id", position), "id", 0, MAX_ID, here)
     color = _parse_color(entry["color"], here)
     also_raw = entry.get("also", []) or []
@@ -184,7 +190,7 @@ def _validate(data, where: str) -> Palette:
         _fail(where, "a palette is a mapping with a 'classes' list")
     unknown = sorted(set(map(str, data)) - _TOP_KEYS)
     if unknown:
-        _fail(where, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_TOP_KEYS))})")
+        _fail(where, f"unknown key {_short(unknown[0])} (allowed: {', '.join(sorted(_TOP_KEYS))})")
     if "classes" not in data:
         _fail(where, "missing key 'classes'")
     raw = data["classes"]
