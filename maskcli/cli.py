@@ -260,6 +260,7 @@ def check(ctx, inputs, palette, indices, strict, channel_order, **_):
     type=click.IntRange(min=1),
     default=256,
     show_default=True,
+    metavar="N",
     help="Stop with an error when the inputs hold more colors (counted after --min-pixels and "
     "--min-files): they are probably photos or lossy masks.",
 )
@@ -288,7 +289,7 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
     """
     from maskcli import extract
     from maskcli.masks import write_named_file
-    from maskcli.palette import builtin_palettes, load_palette, palette_to_yaml
+    from maskcli.palette import builtin_palettes, load_palette
 
     if not inputs:
         raise _UsageProblem("no inputs: give INPUT...")
@@ -311,17 +312,17 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
     candidates = {n: load_palette(n) for n in builtin_palettes()}
     if names_from is not None:
         candidates = {names_from.path or names_from.name: names_from}
-    matches = extract.identify(colors, candidates)
+    matches = extract.identify(colors, candidates, best=None)
     known = set()
     if matches and not matches[0].swapped:
         known = set(dict(candidates[matches[0].palette].decode_pairs()))
     noise = extract.probable_noise(colors, known)
-    palette, new_colors = extract.build_palette(colors, order, extract.default_name(inputs), names_from)
-    text = palette_to_yaml(
-        palette,
-        header=f"written by maskcli {__version__} extract-palette from {report.converted} file(s)"
-        f"\nclass names are placeholders: rename them",
-    )
+    try:
+        palette, new_colors = extract.build_palette(colors, order, extract.default_name(inputs), names_from)
+        text = extract.palette_text(palette, extract.header(report.converted, matches, names_from, new_colors,
+                                                            __version__))
+    except extract.TooManyColors as exc:
+        raise click.ClickException(str(exc)) from None
     if output in (None, "-"):
         click.echo(text, nl=False)
     else:
@@ -331,24 +332,14 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
             raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     if quiet:
         return
-    say = lambda message: click.echo(message, err=True)  # noqa: E731
-    say(extract.summary_table(colors, noise))
-    if n_dropped:
-        say(f"dropped {n_dropped} rare color(s), {px_dropped} px (--min-pixels {min_pixels}, --min-files {min_files})")
-    if noise:
-        noise_px = sum(colors[c][0] for c in noise)
-        say(f"{len(noise)} color(s), {noise_px} px, are probable anti-aliasing / resampling noise (marked noise?):")
-        for color, why in sorted(noise.items(), key=lambda kv: -colors[kv[0]][0])[:10]:
-            say(f"  {color} {colors[color][0]} px: {why}")
-    for match in matches:
-        say(f"match: {match.describe()}")
+    hint = None
     if matches and matches[0].swapped:
-        say("hint: red and blue are swapped in these files (saved from RGB arrays with OpenCV?): try --channel-order bgr"
-            if channel_order == "rgb" else "hint: the colors match with red and blue as stored: try without --channel-order bgr")
-    if names_from is not None and new_colors:
-        shown = ", ".join(str(c) for c in new_colors[:10])
-        say(f"{len(new_colors)} color(s) not in {names_from.path or names_from.name}, given new ids: {shown}")
-    say(f"extract-palette: {len(palette.classes)} classes from {len(colors)} colors in {report.converted} file(s)")
+        hint = ("hint: red and blue are swapped in these files (saved from RGB arrays with OpenCV?): try --channel-order bgr"
+                if channel_order == "rgb" else "hint: the colors match with red and blue as stored: try without --channel-order bgr")
+    for line in extract.summary_lines(colors, noise, matches, n_dropped, px_dropped, min_pixels, min_files,
+                                      names_from, new_colors, hint):
+        click.echo(line, err=True)
+    click.echo(f"extract-palette: {len(palette.classes)} classes from {len(colors)} colors in {report.converted} file(s)", err=True)
 
 
 @cli.group("palettes", invoke_without_command=True)

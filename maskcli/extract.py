@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 
 from maskcli import runner, tasks
-from maskcli.errors import MaskcliError, UsageError
-from maskcli.palette import Palette, PaletteClass
+from maskcli.errors import MaskcliError, PaletteError
+from maskcli.palette import MAX_ID, Palette, PaletteClass, palette_to_yaml, parse_palette_text
 from maskcli.plan import find_mask_files
 from maskcli.report import Report
 
@@ -118,21 +118,34 @@ def probable_noise(colors: dict, known=frozenset()) -> dict[RGB, str]:
 
 @dataclass(frozen=True)
 class Match:
-    palette: str
+    palette: str  # what -p takes: a built-in's name or a file
     known: int  # found colors the palette knows
     total: int  # found colors
     swapped: bool  # matched only with the channels reversed (BGR written as RGB)
+    size: int = 0  # colors the palette knows (classes' colors, their 'also' colors, ignore colors)
+
+    @property
+    def complete(self) -> bool:
+        """Every found color is the palette's, channels as they are: -p can convert these masks."""
+        return self.known == self.total and not self.swapped
 
     def describe(self) -> str:
         how = " with the channels reversed (the masks were probably written from BGR arrays)" if self.swapped else ""
+        if self.complete:
+            return f"all {self.total} colors belong to {self.palette}: use -p {self.palette}"
         if self.known == self.total:
             return f"all {self.total} colors belong to {self.palette}{how}"
         return f"{self.known} of {self.total} colors belong to {self.palette}{how}"
 
 
-def identify(colors: dict, candidates: dict[str, Palette], best: int = 3) -> list[Match]:
+def identify(colors: dict, candidates: dict[str, Palette], best: int | None = 3) -> list[Match]:
     """The palettes that know most of the found colors (at least half), best first; a palette
-    that knows more colors once each color's channels are reversed is reported as swapped."""
+    that knows more colors once each color's channels are reversed is reported as swapped.
+
+    Best is: knows the most found colors; then matches with the channels as they are; then
+    has the fewest colors it knows but the masks do not use (the smallest palette that
+    explains everything: pascal-voc before coco-stuff for VOC masks); then by name.
+    ``best=None`` returns every match."""
     found = set(colors)
     swapped = {(b, g, r) for r, g, b in found}
     matches = []
@@ -142,9 +155,9 @@ def identify(colors: dict, candidates: dict[str, Palette], best: int = 3) -> lis
         is_swapped = reverse > straight
         hits = reverse if is_swapped else straight
         if hits * 2 >= len(found) and hits:
-            matches.append(Match(name, hits, len(found), is_swapped))
-    matches.sort(key=lambda m: (-m.known, m.swapped, m.palette))
-    return matches[:best]
+            matches.append(Match(name, hits, len(found), is_swapped, len(known)))
+    matches.sort(key=lambda m: (-m.known, m.swapped, m.size - m.known, m.palette))
+    return matches if best is None else matches[:best]
 
 
 def build_palette(colors: dict, order: str = "color", name: str = "extracted",
@@ -158,7 +171,12 @@ def build_palette(colors: dict, order: str = "color", name: str = "extracted",
     else:
         ranked = sorted(colors.items())
     if names_from is None:
-        ignore_index = 255 if len(ranked) <= 255 else 65535
+        ignore_index = 255 if len(ranked) <= 255 else MAX_ID
+        if len(ranked) > MAX_ID:
+            raise TooManyColors(
+                f"{len(ranked)} colors: an index mask holds at most {MAX_ID} classes besides the ignore index "
+                "(16 bits); no palette written (raise --min-pixels / --min-files: these are probably not label masks)"
+            )
         classes = tuple(
             PaletteClass(i, f"class_{i}", color, pixels=pixels, files=files)
             for i, (color, (pixels, files)) in enumerate(ranked)
@@ -182,17 +200,32 @@ def build_palette(colors: dict, order: str = "color", name: str = "extracted",
             unknown.append((color, pixels, files))
     classes = [PaletteClass(c.id, c.name, c.color, c.also, pixels=px, files=nf)
                for c, px, nf in (known[i] for i in sorted(known))]
-    next_id = max((c.id for c in names_from.classes), default=-1) + 1
-    for color, pixels, files in unknown:
-        if next_id == names_from.ignore_index:
-            next_id += 1
-        classes.append(PaletteClass(next_id, f"class_{next_id}", color, pixels=pixels, files=files))
-        next_id += 1
-    if next_id > 65536:
-        raise UsageError("too many new colors for 16-bit ids")
+    highest = max((c.id for c in names_from.classes), default=-1)
+    free = [i for i in range(highest + 1, MAX_ID + 1) if i != names_from.ignore_index]
+    if len(unknown) > len(free):
+        where = names_from.path or names_from.name
+        raise TooManyColors(
+            f"{len(unknown)} colors are not in {where}, but only {len(free)} ids are free above its highest id "
+            f"{highest} (16 bits, less its ignore index {names_from.ignore_index}); no palette written"
+        )
+    for new_id, (color, pixels, files) in zip(free, unknown):
+        classes.append(PaletteClass(new_id, f"class_{new_id}", color, pixels=pixels, files=files))
     palette = Palette(name=name, classes=tuple(classes), ignore_index=names_from.ignore_index,
                       ignore_colors=names_from.ignore_colors)
     return palette, [color for color, _, _ in unknown]
+
+
+def palette_text(palette: Palette, header: str) -> str:
+    """The palette as maskcli YAML, checked by reading it back through the same validation
+    every palette file gets: extract-palette never writes a palette maskcli would refuse."""
+    text = palette_to_yaml(palette, header=header)
+    try:
+        again = parse_palette_text(text, "the extracted palette")
+    except PaletteError as exc:
+        raise TooManyColors(f"no palette written: it would not be valid ({exc}); this is a maskcli bug") from None
+    if again != palette:
+        raise TooManyColors("no palette written: it does not read back as extracted; this is a maskcli bug")
+    return text
 
 
 def summary_table(colors: dict, noise: dict, limit: int = 40) -> str:
@@ -206,6 +239,60 @@ def summary_table(colors: dict, noise: dict, limit: int = 40) -> str:
     if len(rows) > limit:
         lines.append(f"... and {len(rows) - limit} more colors")
     return "\n".join(lines)
+
+
+SHOWN = 10  # entries of a list printed on stderr before "... and N more"
+SHOWN_MATCHES = 3
+
+
+def header(files: int, matches: list[Match], names_from: Palette | None, new_colors: list, version: str) -> str:
+    """The comment lines at the top of the written palette."""
+    lines = [f"written by maskcli {version} extract-palette from {files} file(s)"]
+    if matches and matches[0].complete:
+        best = matches[0]
+        what = "the built-in palette " if names_from is None else ""
+        lines.append(f"these colors are all in {what}{best.palette}: use -p {best.palette}")
+    if names_from is None:
+        lines.append("class names are placeholders: rename them")
+    elif new_colors:
+        lines.append(f"names from {names_from.path or names_from.name}; the {len(new_colors)} new color(s) "
+                     "have placeholder names (class_N): rename them")
+    else:
+        lines.append(f"names from {names_from.path or names_from.name}")
+    return "\n".join(lines)
+
+
+def _more(total: int, shown: int, what: str = "") -> str:
+    return f" (and {total - shown} more{what})" if total > shown else ""
+
+
+def summary_lines(colors: dict, noise: dict, matches: list[Match], n_dropped: int, px_dropped: int,
+                  min_pixels: int, min_files: int, names_from: Palette | None, new_colors: list,
+                  hint: str | None = None) -> list[str]:
+    """What extract-palette tells on stderr after writing the palette; every truncated list
+    says how many it left out."""
+    lines = [summary_table(colors, noise)]
+    if n_dropped:
+        lines.append(f"dropped {n_dropped} rare color(s), {px_dropped} px (--min-pixels {min_pixels}, "
+                     f"--min-files {min_files})")
+    if noise:
+        noise_px = sum(colors[c][0] for c in noise)
+        lines.append(f"{len(noise)} color(s), {noise_px} px, are probable anti-aliasing / resampling noise "
+                     "(marked noise?):")
+        ranked = sorted(noise.items(), key=lambda kv: (-colors[kv[0]][0], kv[0]))
+        lines += [f"  {color} {colors[color][0]} px: {why}" for color, why in ranked[:SHOWN]]
+        if len(ranked) > SHOWN:
+            lines.append(f"  ... and {len(ranked) - SHOWN} more")
+    lines += [f"match: {m.describe()}" for m in matches[:SHOWN_MATCHES]]
+    if len(matches) > SHOWN_MATCHES:
+        lines.append(f"match: ... and {len(matches) - SHOWN_MATCHES} more palette(s) knowing fewer of the colors")
+    if hint:
+        lines.append(hint)
+    if names_from is not None and new_colors:
+        shown = ", ".join(str(c) for c in new_colors[:SHOWN])
+        lines.append(f"{len(new_colors)} color(s) not in {names_from.path or names_from.name}, given new ids: "
+                     f"{shown}{_more(len(new_colors), SHOWN)}")
+    return lines
 
 
 def default_name(inputs) -> str:

@@ -222,7 +222,7 @@ def _validate(data, where: str) -> Palette:
                 f"ignore color {format_color(color)} is also the color of class "
                 f"{class_colors[color].id} {class_colors[color].name!r}",
             )
-    texts = {key: text_field(data, key, where) for key in ("name", "description", "source")}
+    texts = {key: text_field(data, key, where, strip=key != "name") for key in ("name", "description", "source")}
     return Palette(
         name=texts["name"] or Path(where).stem,
         classes=classes,
@@ -233,7 +233,7 @@ def _validate(data, where: str) -> Palette:
     )
 
 
-def text_field(data: dict, key: str, where: str) -> str:
+def text_field(data: dict, key: str, where: str, strip: bool = True) -> str:
     """A free-text top-level field: a string (stripped), or "" when absent or empty."""
     value = data.get(key)
     if value is None:
@@ -242,7 +242,7 @@ def text_field(data: dict, key: str, where: str) -> str:
         kinds = {list: "a list", dict: "a mapping", bool: "true/false", int: "a number", float: "a number"}
         kind = kinds.get(type(value), f"a {type(value).__name__}")
         _fail(where, f"{key} is {kind}, not text (quote it)")
-    return value.strip()
+    return value.strip() if strip else value
 
 
 # --------------------------------------------------------------------------- loading

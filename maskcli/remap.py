@@ -94,7 +94,7 @@ def _validate(data, where: str) -> RemapTable:
         dst = _parse_int(value, f"map[{src}]", 0, 65535, where)
         pairs.append((src, dst))
     return RemapTable(
-        name=text_field(data, "name", where) or Path(where).stem, pairs=tuple(sorted(pairs)), default=default,
+        name=text_field(data, "name", where, strip=False) or Path(where).stem, pairs=tuple(sorted(pairs)), default=default,
         ignore_index=ignore_index, description=text_field(data, "description", where), path=where,
     )
 

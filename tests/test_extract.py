@@ -1,14 +1,15 @@
 """extract-palette at dataset scale: rare colors, noise, identifying datasets, --names-from."""
 
 import numpy as np
+import pytest
 import yaml
 from click.testing import CliRunner
 from PIL import Image
 
 from conftest import write_png
 from maskcli.cli import cli
-from maskcli.extract import build_palette, drop_rare, identify, probable_noise
-from maskcli.palette import load_palette
+from maskcli.extract import TooManyColors, build_palette, drop_rare, identify, palette_text, probable_noise
+from maskcli.palette import Palette, PaletteClass, load_palette
 
 GTA5 = "FCN-in-the-wild/data/GTA5"
 
@@ -46,7 +47,7 @@ def test_names_from_keeps_ids_and_numbers_new_colors_above():
 def test_identify_reports_channel_swaps():
     city = load_palette("cityscapes")
     colors = {c.color: [1, 1] for c in city.classes}
-    assert identify(colors, {"cityscapes": city})[0].describe() == "all 19 colors belong to cityscapes"
+    assert identify(colors, {"cityscapes": city})[0].describe() == "all 19 colors belong to cityscapes: use -p cityscapes"
     swapped = {(b, g, r): v for (r, g, b), v in colors.items()}
     match = identify(swapped, {"cityscapes": city})[0]
     assert match.swapped and "channels reversed" in match.describe()
@@ -105,3 +106,113 @@ def test_text_color_contrast():
     assert text_color((255, 255, 0)) == (0, 0, 0)
     assert text_color((0, 0, 142)) == (255, 255, 255)
     assert text_color((255, 255, 255)) == (0, 0, 0)
+
+
+# --------------------------------------------------------------------------- messages, ranking, never invalid
+
+
+def distinct_colors(n, width=300):
+    """An (H, width, 3) mask whose first n pixels are n distinct colors (the rest black)."""
+    v = np.zeros(-(-n // width) * width, np.uint32)
+    v[:n] = np.arange(n, dtype=np.uint32) + 1
+    v[0] = 0
+    rgb = np.stack([v & 255, (v >> 8) & 255, (v >> 16) & 255], -1).astype(np.uint8)
+    return rgb.reshape(-1, width, 3)
+
+
+def test_voc_masks_name_pascal_voc_first_and_say_use_p(corpus, tmp_path):
+    # the datumaro VOC mask's one color is also coco-stuff's: the smaller palette wins the tie
+    voc = [corpus / "datumaro/tests/assets/voc_dataset/voc_dataset1/SegmentationClass",
+           corpus / "labelme/examples/semantic_segmentation/data_dataset_voc/SegmentationClass"]
+    for inputs in ([voc[0]], voc):
+        result = invoke("extract-palette", *inputs, "-o", tmp_path / "p.yaml")
+        assert result.exit_code == 0, result.stderr
+        matches = [line for line in result.stderr.splitlines() if line.startswith("match: ")]
+        assert matches[0].startswith("match: all ") and matches[0].endswith(
+            " colors belong to pascal-voc: use -p pascal-voc")
+        text = (tmp_path / "p.yaml").read_text()
+        assert "# these colors are all in the built-in palette pascal-voc: use -p pascal-voc\n" in text
+
+
+def test_identify_ranks_the_smallest_palette_that_knows_every_color_first():
+    voc, coco = load_palette("pascal-voc"), load_palette("coco-stuff")
+    colors = {voc.classes[1].color: [5, 1], voc.classes[0].color: [5, 1]}
+    assert {colors.keys() <= set(dict(p.decode_pairs())) for p in (voc, coco)} == {True}
+    assert [m.palette for m in identify(colors, {"coco-stuff": coco, "pascal-voc": voc})] == ["pascal-voc", "coco-stuff"]
+
+
+def test_partial_or_swapped_matches_do_not_say_use_p():
+    city = load_palette("cityscapes")
+    colors = {c.color: [1, 1] for c in city.classes[:4]} | {(1, 2, 3): [1, 1]}
+    assert "use -p" not in identify(colors, {"cityscapes": city})[0].describe()
+    swapped = {(b, g, r): v for (r, g, b), v in colors.items() if (r, g, b) != (1, 2, 3)}
+    assert "use -p" not in identify(swapped, {"cityscapes": city})[0].describe()
+
+
+def test_names_from_lists_ten_new_colors_and_says_how_many_more(tmp_path):
+    mask = distinct_colors(13, width=13)  # black (cityscapes' ignore color) and 12 new colors
+    write_png(tmp_path / "in" / "a.png", mask)
+    result = invoke("extract-palette", tmp_path / "in", "--names-from", "cityscapes", "-o", tmp_path / "p.yaml")
+    assert result.exit_code == 0, result.stderr
+    line = next(line for line in result.stderr.splitlines() if "not in cityscapes" in line)
+    assert line.startswith("12 color(s) not in cityscapes, given new ids: ") and line.endswith(" (and 2 more)")
+    assert line.count("), (") == 9  # ten shown
+    header = (tmp_path / "p.yaml").read_text().split("\nname:")[0]
+    assert "# names from cityscapes; the 12 new color(s) have placeholder names (class_N): rename them" in header
+    assert "class names are placeholders" not in header
+
+
+def test_names_from_that_names_every_color_says_no_placeholders(tmp_path):
+    write_png(tmp_path / "a.png", np.array([[[128, 64, 128], [0, 0, 142]]], np.uint8))
+    result = invoke("extract-palette", tmp_path / "a.png", "--names-from", "cityscapes")
+    assert result.exit_code == 0, result.stderr
+    assert "placeholder" not in result.stdout
+    assert "# names from cityscapes\n" in result.stdout
+    assert "# these colors are all in cityscapes: use -p cityscapes\n" in result.stdout
+
+
+def test_noise_list_says_how_many_more(tmp_path):
+    mask = np.zeros((200, 200, 3), np.uint8)
+    mask[:, 100:] = (200, 0, 0)
+    for i in range(14):  # 14 one-pixel near-black colors: probable noise, 10 listed
+        mask[i, 0] = (i + 1, 0, 0)
+    write_png(tmp_path / "a.png", mask)
+    result = invoke("extract-palette", tmp_path / "a.png")
+    assert result.exit_code == 0, result.stderr
+    assert "14 color(s), 14 px, are probable anti-aliasing / resampling noise (marked noise?):" in result.stderr
+    assert "\n  ... and 4 more\n" in result.stderr
+
+
+def test_more_colors_than_16_bit_ids_is_an_error_and_writes_nothing(tmp_path):
+    write_png(tmp_path / "many.png", distinct_colors(90_000))
+    result = invoke("extract-palette", tmp_path / "many.png", "--max-colors", 100_000, "-o", tmp_path / "p.yaml")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: 90000 colors: an index mask holds at most 65535 classes besides the ignore index (16 bits); "
+        "no palette written (raise --min-pixels / --min-files: these are probably not label masks)")
+    assert not (tmp_path / "p.yaml").exists()
+
+
+def test_build_palette_ids_skip_the_ignore_index_and_stop_at_16_bits():
+    base = Palette("base", (PaletteClass(0, "a", (1, 1, 1)),), ignore_index=3)
+    colors = {(9, 9, i): [1, 1] for i in range(5)}
+    palette, new = build_palette(colors, names_from=base)
+    assert [c.id for c in palette.classes] == [1, 2, 4, 5, 6]
+    top = Palette("top", (PaletteClass(65530, "a", (1, 1, 1)),), ignore_index=65533)
+    with pytest.raises(TooManyColors, match=r"5 colors are not in top, but only 4 ids are free above its highest id 65530"):
+        build_palette(colors, names_from=top)
+    many = {(i & 255, i >> 8, 7): [1, 1] for i in range(65536)}
+    with pytest.raises(TooManyColors, match="^65536 colors: an index mask holds at most 65535 classes"):
+        build_palette(many)
+
+
+def test_an_invalid_palette_is_never_written():
+    bad = Palette("bad", (PaletteClass(255, "a", (1, 1, 1)),), ignore_index=255)
+    with pytest.raises(TooManyColors, match=r"no palette written: it would not be valid \(the extracted palette: "
+                                            r"classes\[0\] \('a'\): id 255 is the ignore_index\)"):
+        palette_text(bad, header="")
+
+
+def test_max_colors_help_shows_a_metavar():
+    result = invoke("extract-palette", "--help")
+    assert "--max-colors N" in result.stdout and "INTEGER RANGE" not in result.stdout
