@@ -346,3 +346,16 @@ def test_fuzz_map_files(tmp_path, data, structured):
     else:
         text = mutate(VALID_MAP, data)
     assert_loads_or_refuses(lambda p: load_map(str(p)), write(tmp_path, "m.yaml", text))
+
+
+@pytest.mark.parametrize("name", ["bomb.yaml", "deep.yaml", "deep2.yaml", "complex.yaml", "merge.yaml", "octal.yaml"])
+def test_the_same_refusals_without_libyaml(tmp_path, monkeypatch, name):
+    """PyYAML without its C extension parses in Python: the same files must fail the same way
+    (the deep one at maskcli's limit, before PyYAML's recursive composer)."""
+    monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    texts = {**{k: v[0] for k, v in BAD_FILES.items()}, "bomb.yaml": ALIAS_BOMB,
+             "octal.yaml": "classes:\n  - {id: 010, name: a, color: [1, 2, 3]}\n"}
+    expected = {**{k: v[1] for k, v in BAD_FILES.items()}, "bomb.yaml": "aliases (*a) are not supported",
+                "octal.yaml": "010 is 8 (octal)", "deep.yaml": "nested more than 32 levels deep"}
+    assert expected[name] in palette_error(write(tmp_path, name, texts[name]))
+    assert load_palette(write(tmp_path, "ok.yaml", VALID_YAML)).classes[1].also == ((128, 64, 129),)
