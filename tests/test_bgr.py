@@ -156,7 +156,7 @@ def test_extract_palette_reads_them_right_with_the_option(tmp_path):
     for jobs in (1, 2):
         result = invoke("extract-palette", tmp_path / "m", "-o", tmp_path / "p.yaml", "--channel-order", "bgr", "-j", jobs)
         assert result.exit_code == 0, result.stderr
-        assert "match: all 19 colors belong to cityscapes\n" in result.stderr
+        assert "match: all 19 colors belong to cityscapes: use -p cityscapes\n" in result.stderr
         assert "hint:" not in result.stderr
         found = {tuple(c["color"]) for c in yaml.safe_load((tmp_path / "p.yaml").read_text())["classes"]}
         assert found == {tuple(int(v) for v in c) for c in city_colors()}
