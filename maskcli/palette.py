@@ -345,17 +345,44 @@ _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]*")
 _YAML_WORDS = {"yes", "no", "true", "false", "on", "off", "null", "y", "n", "~"}
 
 
-def _yaml_str(text: str) -> str:
-    import json
+def _yaml_printable(ch: str) -> bool:
+    """A character YAML lets stand for itself inside one line (no line breaks, no BOM)."""
+    o = ord(ch)
+    return (0x20 <= o <= 0x7E or 0xA0 <= o <= 0xD7FF or 0xE000 <= o <= 0xFFFD and o != 0xFEFF
+            or 0x10000 <= o <= 0x10FFFF) and ch not in "\u2028\u2029"
 
+
+def _yaml_str(text: str) -> str:
+    """A plain scalar when every YAML reader takes it as this text, else a double-quoted one
+    (escapes for quotes, backslashes and what YAML does not print, any script left as is)."""
     if _PLAIN_NAME.fullmatch(text) and text.lower() not in _YAML_WORDS and text == text.strip():
         return text
-    return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif _yaml_printable(ch):
+            out.append(ch)
+        elif o <= 0xFF:
+            out.append(f"\\x{o:02x}")
+        elif o <= 0xFFFF:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(f"\\U{o:08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _yaml_comment(line: str) -> str:
+    """A header line as a YAML comment: what YAML does not print is escaped."""
+    text = "".join(ch if ch == "\t" or _yaml_printable(ch) else f"\\x{ord(ch):02x}" if ord(ch) <= 0xFF
+                   else f"\\u{ord(ch):04x}" for ch in line)
+    return f"# {text}" if text else "#"
 
 
 def palette_to_yaml(palette: Palette, header: str = "") -> str:
     """Write a palette as maskcli YAML, one class a line."""
-    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    lines = [_yaml_comment(line) for line in header.removesuffix("\n").split("\n")] if header else []
     lines.append(f"name: {_yaml_str(palette.name)}")
     if palette.description:
         lines.append(f"description: {_yaml_str(palette.description)}")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from conftest import write_png
 from maskcli.cli import cli
 from maskcli.errors import PaletteError, UsageError
-from maskcli.palette import Palette, load_palette
+from maskcli.palette import Palette, PaletteClass, load_palette
 from maskcli.remap import RemapTable, load_map
 
 VALID_YAML = """\
@@ -359,3 +359,25 @@ def test_the_same_refusals_without_libyaml(tmp_path, monkeypatch, name):
                 "octal.yaml": "010 is 8 (octal)", "deep.yaml": "nested more than 32 levels deep"}
     assert expected[name] in palette_error(write(tmp_path, name, texts[name]))
     assert load_palette(write(tmp_path, "ok.yaml", VALID_YAML)).classes[1].also == ((128, 64, 129),)
+
+
+@FUZZ
+@given(names=st.lists(st.text(min_size=1, max_size=8).filter(str.strip), min_size=1, max_size=4, unique=True),
+       name=st.text(max_size=8), description=st.text(max_size=8), header=st.text(max_size=20))
+def test_fuzz_written_palettes_read_back_the_same(names, name, description, header):
+    """What maskcli writes (extract-palette, palettes convert) is a palette it reads back as is,
+    whatever the names: emoji, control characters, YAML words, quotes, line breaks."""
+    from maskcli.palette import palette_to_yaml, parse_palette_text
+
+    classes = tuple(PaletteClass(i, n, (i, 0, 0)) for i, n in enumerate(names))
+    palette = Palette(name or "x", classes, description=description.strip())
+    assert parse_palette_text(palette_to_yaml(palette, header=header), "again.yaml") == palette
+
+
+def test_names_with_emoji_and_control_characters_are_written_readably(tmp_path):
+    csv_path = write(tmp_path, "class_dict.csv", 'name,r,g,b\ncat 😀,1,2,3\n"a\x0bb",4,5,6\noff,7,8,9\n')
+    result = invoke("palettes", "convert", csv_path, tmp_path / "p.yaml")
+    assert result.exit_code == 0, result.output
+    again = load_palette(tmp_path / "p.yaml")
+    assert [c.name for c in again.classes] == ["cat 😀", "a\x0bb", "off"]
+    assert '"cat 😀"' in (tmp_path / "p.yaml").read_text(encoding="utf-8")
