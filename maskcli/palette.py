@@ -258,19 +258,20 @@ def parse_palette_text(text: str, where: str) -> Palette:
 def _parse_other_format(path: Path, text: str, where: str) -> Palette:
     """A palette file another tool wrote (label_colors.txt, class_dict.csv, ...), or YAML."""
     from maskcli import formats
-
-    from maskcli.yamlfile import strip_bom
+    from maskcli.yamlfile import load_yaml, strip_bom
 
     text = strip_bom(text)
     reader = formats.sniff(path.name, text)
     if reader is None:
         try:
-            return parse_palette_text(text, where)
+            data = load_yaml(text, where, "palette")
         except PaletteError:
-            raise PaletteError(
-                f"{where}: not a palette file maskcli can read (expected one of: "
-                f"{'; '.join(formats.FORMATS)})"
-            ) from None
+            data = None
+        if isinstance(data, dict) and "classes" in data:  # maskcli YAML under another name
+            return _validate(data, where)
+        raise PaletteError(
+            f"{where}: not a palette file maskcli can read (expected one of: {'; '.join(formats.FORMATS)})"
+        )
     return _validate(reader(text, where, path.stem), where)
 
 

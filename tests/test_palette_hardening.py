@@ -381,3 +381,10 @@ def test_names_with_emoji_and_control_characters_are_written_readably(tmp_path):
     again = load_palette(tmp_path / "p.yaml")
     assert [c.name for c in again.classes] == ["cat 😀", "a\x0bb", "off"]
     assert '"cat 😀"' in (tmp_path / "p.yaml").read_text(encoding="utf-8")
+
+
+def test_maskcli_yaml_under_another_name_gets_its_own_error(tmp_path):
+    path = write(tmp_path, "palette.txt", "classes:\n  - {name: a, colour: [1, 2, 3]}\n")
+    assert palette_error(path).startswith(f"{path}: classes[0] ('a'): unknown key 'colour'")
+    junk = write(tmp_path, "junk.txt", "hello\n")
+    assert palette_error(junk).startswith(f"{junk}: not a palette file maskcli can read (expected one of: ")
