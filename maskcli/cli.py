@@ -278,9 +278,10 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
     """Find the colors in sample color masks and write a palette to start from.
 
     Every distinct color becomes a class with its pixel and file counts and a placeholder
-    name; ids are assigned by color (or by frequency), whatever order files are read in.
-    A table of colors and the built-in palettes that match them go to stderr. Rename the
-    classes, then use the file with -p.
+    name (or its --names-from name); ids are assigned by color (or by frequency), whatever
+    order files are read in. A table of colors and the built-in palettes that match them go
+    to stderr ('use -p NAME' when one knows every color). Rename the classes, then use the
+    file with -p.
 
     \b
     $ maskcli extract-palette masks/ -o my-palette.yaml
