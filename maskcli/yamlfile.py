@@ -170,6 +170,13 @@ def _advice(v11, v12) -> str:
     return "quote it"
 
 
+def _shown(text: str) -> str:
+    """A value as written, for a message: as is when short and on one line, else its repr."""
+    if len(text) <= 40 and text.isprintable():
+        return text
+    return repr(text[:40]) + ("..." if len(text) > 40 else "")
+
+
 def _check_scalar(text: str, resolver, constructor):
     if _PLAIN_INT.fullmatch(text):
         if len(text) > _MAX_NUMBER:
@@ -185,7 +192,7 @@ def _check_scalar(text: str, resolver, constructor):
         raise _Refused(f"{text[:20]}...: a number of {len(text)} characters")
     if not _same(v11, v12):
         raise _Refused(
-            f"{text} is {_describe(v11, text, True)} to YAML 1.1 readers (such as PyYAML) and "
+            f"{_shown(text)} is {_describe(v11, text, True)} to YAML 1.1 readers (such as PyYAML) and "
             f"{_describe(v12, text, False)} to YAML 1.2 readers: {_advice(v11, v12)}"
         )
 
