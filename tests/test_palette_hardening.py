@@ -242,7 +242,7 @@ def test_names_from_reads_a_csv_with_a_byte_order_mark(tmp_path):
 
 # --------------------------------------------------------------------------- fuzz
 
-FUZZ = settings(max_examples=120, deadline=None, database=None,
+FUZZ = settings(max_examples=80, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 scalars = st.one_of(
