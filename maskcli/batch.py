@@ -5,7 +5,6 @@ The glue between the CLI and the parts: it knows the order of the steps, not how
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 
@@ -46,10 +45,10 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
     plan = make_plan(inputs, output, run.selection, run.rename)
     if run.report not in (None, "-"):
         check_reserved(run.report, plan.jobs, "--report")
-    palette_ns = _palette_mtime_ns(settings)
+    digest = settings.digest() if run.update else None
     todo, current = [], []
     for job in plan.jobs:
-        (current if run.update and is_up_to_date(*job, palette_ns) else todo).append(job)
+        (current if run.update and is_up_to_date(*job, digest) else todo).append(job)
 
     if run.dry_run:
         up_to_date = set(current)
@@ -99,19 +98,6 @@ def _discard_partial(jobs, pids) -> None:
 
     for _, dst in jobs:
         discard_temp_files_of(dst, pids)
-
-
-def _palette_mtime_ns(settings: tasks.Settings) -> int:
-    """When the palette (or remap's map) last changed: its file's mtime (a built-in's file is
-    rewritten whenever maskcli is installed or upgraded)."""
-    source = settings.palette if settings.palette is not None else settings.remap
-    path = getattr(source, "file", "")
-    if not path:
-        return 0
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return 0
 
 
 def _warn_before(settings, run: RunOptions, plan, todo, report: Report) -> None:

@@ -56,6 +56,7 @@ def cli():
     $ maskcli extract-palette masks/ -o my-palette.yaml
     $ maskcli check masks/ -p my-palette.yaml
     $ maskcli remap labelIds/ -o trainIds/ --map cityscapes-trainids
+    $ maskcli info trainIds/aachen_000000_000019.png
     $ maskcli palettes
 
     Exit status: 0 all files converted, 1 some files failed, 2 usage error
@@ -341,6 +342,46 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
                                       names_from, new_colors, hint):
         click.echo(line, err=True)
     click.echo(f"extract-palette: {len(palette.classes)} classes from {len(colors)} colors in {report.converted} file(s)", err=True)
+
+
+@cli.command("info")
+@inputs_argument
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per file on stdout: {\"file\": ..., \"record\": {...} or null}.")
+def info(inputs, as_json):
+    """Say what made each output: the command, palette, options and digest maskcli recorded.
+
+    Reads only the first bytes of each PNG (folders: every .png in them, recursively).
+    A file without a record says 'not written by maskcli'; --update converts such outputs
+    again. Exit status 1 when a file cannot be read.
+
+    \b
+    $ maskcli info labels/aachen_000000_000019.png
+    $ maskcli info labels/ --json | jq -r .record.digest | sort | uniq -c
+    """
+    import json
+
+    from maskcli import provenance
+    from maskcli.errors import MaskError
+    from maskcli.plan import Selection, find_mask_files
+
+    if not inputs:
+        raise _UsageProblem("no inputs: give FILE... or folders")
+    failed = 0
+    for path in find_mask_files(inputs, Selection(extensions=(".png",))):
+        try:
+            rec = provenance.read_any(path)
+        except (OSError, MaskError) as exc:
+            failed += 1
+            reason = str(exc) if isinstance(exc, MaskError) else f"cannot read: {exc.strerror or exc}"
+            click.echo(f"error: {path}: {reason}", err=True)
+            continue
+        if as_json:
+            line = json.dumps({"file": path, "record": rec})
+        else:
+            line = f"{path}: {provenance.describe(rec)}"
+        click.echo((line + "\n").encode("utf-8", "surrogateescape"), nl=False)  # names as on disk
+    sys.exit(1 if failed else 0)
 
 
 @cli.group("palettes", invoke_without_command=True)

@@ -162,7 +162,9 @@ def batch_options(allow_embedded: bool = False, palette: bool = True):
         jobs_option,
         scheduler_option,
         click.option("--update", is_flag=True,
-                     help="Skip files whose output exists and is newer than the input and the palette."),
+                     help="Skip files whose output is newer than its input and was made by the same "
+                     "command, palette content and output options (recorded in the output; see "
+                     "'maskcli info'). Outputs without that record are converted again."),
         click.option("-n", "--dry-run", is_flag=True,
                      help="Print what would be converted (input -> output, or up to date); write "
                      "nothing (with '-', read nothing from stdin either)."),

@@ -265,16 +265,28 @@ def check_collisions(jobs) -> None:
         raise UsageError(f"{len(clashes)} output(s) would be written by more than one input: {shown}{more}")
 
 
-def is_up_to_date(src: str, dst: str, newer_than_ns: int = 0) -> bool:
-    """The output exists and is newer than its input and than ``newer_than_ns`` (the palette).
-    In a store that keeps no modification times, an existing output counts as up to date."""
+def is_up_to_date(src: str, dst: str, digest: str) -> bool:
+    """The output exists, is newer than its input, and records ``digest``: it was made by the
+    same command, palette content and options (see provenance.py). Only the first bytes of
+    the output are read. An output without a record (made by another tool, or by a maskcli
+    from before outputs had one) is not up to date. In a store that keeps no modification
+    times, the record alone decides."""
+    from maskcli import provenance
+    from maskcli.errors import MaskcliError
+
     try:
-        out = _mtime_ns(dst)
+        if storage.is_remote(dst):
+            rec = provenance.read_any(dst)
+            out = _mtime_ns(dst) if rec is not None else None
+        else:
+            rec, out = provenance.read_local(dst)
+        if rec is None or rec["digest"] != digest:
+            return False
         if out is None:
             return True
         into = _mtime_ns(src)
-        return (into is None or out > into) and out > newer_than_ns
-    except (OSError, UsageError):
+        return into is None or out > into
+    except (OSError, MaskcliError):
         return False
 
 

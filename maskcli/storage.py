@@ -78,9 +78,18 @@ def join(url: str, relative: str) -> str:
 
 
 def read_bytes(url: str) -> bytes:
+    return _cat(url)
+
+
+def read_head(url: str, n: int) -> bytes:
+    """The first ``n`` bytes of an object (all of it when it is shorter): one ranged read."""
+    return _cat(url, start=0, end=n)
+
+
+def _cat(url: str, **span) -> bytes:
     fs, path = split(url)
     try:
-        return fs.cat_file(path)
+        return fs.cat_file(path, **span)
     except FileNotFoundError:
         raise ReadError("cannot read: no such object") from None
     except IsADirectoryError:

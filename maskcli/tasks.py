@@ -31,6 +31,16 @@ class Settings:
     verbose: bool = False
     remap: object = None  # a remap.RemapTable for "remap"
     channel_order: str = "rgb"  # "bgr": color files store red and blue swapped (cv2.imwrite of RGB)
+    # Every field but those in provenance.NOT_OUTPUT (verbose) is part of the digest an output
+    # records when it differs from its default: a new field that changes outputs needs nothing
+    # more; one that does not must be added to NOT_OUTPUT.
+
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the command, palette/map content and output-affecting options:
+        what an output of this run records, and what ``--update`` compares."""
+        from maskcli.provenance import digest
+
+        return digest(self)
 
     def policy(self):
         from maskcli.convert import UnknownPolicy
@@ -115,7 +125,15 @@ def swapped_hint(mask, palette: Palette, channel_order: str = "rgb", transparent
 
 
 def convert_mask(mask, settings: Settings) -> tuple[bytes, dict | None]:
-    """Convert a decoded mask as ``settings.command`` says: the output PNG's bytes, and info."""
+    """Convert a decoded mask as ``settings.command`` says: the output PNG's bytes (carrying
+    the record of what made it, see provenance.py), and info."""
+    from maskcli import provenance
+
+    data, info = _encode(mask, settings)
+    return provenance.stamp(data, settings), info
+
+
+def _encode(mask, settings: Settings) -> tuple[bytes, dict | None]:
     import numpy as np
 
     from maskcli import convert, masks

@@ -1,0 +1,240 @@
+"""What made an output: a digest of the command, palette content and options, recorded in
+each output PNG so that ``--update`` can tell a current output from a stale one.
+
+The record is one PNG ``tEXt`` chunk, keyword ``maskcli``, placed right after IHDR (so it
+sits in the first few hundred bytes of the file), holding compact ASCII JSON::
+
+    {"digest":"sha256:<64 hex>","command":"to-index","options":{"format":"indexed"},
+     "palette":"cityscapes","palette_digest":"sha256:<16 hex>","revision":1,"maskcli":"0.1.0"}
+
+Only ``digest`` decides whether an output is current; the other keys are there for people
+(``maskcli info``). The digest covers:
+
+- ``FORMAT_REVISION``: bumped when the same command and options start to write different
+  outputs. maskcli's version is recorded but not digested, so an upgrade that writes the
+  same outputs does not reconvert everything.
+- the command;
+- every field of the run's settings (``tasks.Settings``) whose value differs from the field's
+  default, except those in ``NOT_OUTPUT`` (``verbose``): a new field is covered the day it
+  is added, and outputs made before it existed stay current while it keeps its default;
+- the palette's content: ignore index, ignore colors, and each class's id, color and extra
+  colors, in file order; not its file name, path, modification time, class names or
+  description (a built-in and an identical file give the same digest);
+- the remap table's content: its pairs, default and ignore index.
+
+No NumPy here: the parent process checks outputs without importing it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import stat
+import struct
+import zlib
+from functools import lru_cache
+
+FORMAT_REVISION = 1
+KEYWORD = b"maskcli"
+NOT_OUTPUT = frozenset({"verbose"})  # Settings fields that do not change what is written
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_AFTER_IHDR = 33  # 8-byte signature + IHDR (4 length + 4 type + 13 data + 4 CRC)
+HEAD_BYTES = 1024  # read this much of an output to find its record (a record is far smaller)
+_MAX_RECORD = 16384  # a record claiming more is not one of ours
+_MAX_NAME = 80  # names longer than this are cut in the record (they are informational)
+
+
+def _content(value):
+    """A JSON-able canonical form of a settings value: what about it can change an output."""
+    from maskcli.palette import Palette
+    from maskcli.remap import RemapTable
+
+    if isinstance(value, Palette):
+        return {
+            "ignore_index": value.ignore_index,
+            "ignore_colors": [list(c) for c in value.ignore_colors],
+            "classes": [[c.id, list(c.color), [list(a) for a in c.also]] for c in value.classes],
+        }
+    if isinstance(value, RemapTable):
+        return {"pairs": [list(p) for p in value.pairs], "default": value.default,
+                "ignore_index": value.ignore_index}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _content(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare}
+    if isinstance(value, (tuple, list)):
+        return [_content(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"provenance cannot digest a settings value of type {type(value).__name__}")
+
+
+def _sha256(data) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _default(f: dataclasses.Field):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING  # a required field: always recorded
+
+
+def output_options(settings) -> dict:
+    """The settings fields that decide what is written (besides the command, palette and
+    map), as ``{name: value}``, leaving out those at their defaults."""
+    out = {}
+    for f in dataclasses.fields(settings):
+        if f.name in NOT_OUTPUT or f.name in ("command", "palette", "remap"):
+            continue
+        value = getattr(settings, f.name)
+        if value != _default(f):
+            out[f.name] = _content(value)
+    return out
+
+
+def _source(settings):
+    """The palette or map that settings convert with, or None (-p embedded)."""
+    return settings.remap if settings.command == "remap" else settings.palette
+
+
+@lru_cache(maxsize=16)
+def record(settings) -> dict:
+    """The record an output of this run carries (a dict; ``record(s)["digest"]`` decides)."""
+    source = _source(settings)
+    source_content = None if source is None else _content(source)
+    options = output_options(settings)
+    digest = _sha256({"revision": FORMAT_REVISION, "command": settings.command,
+                      "options": options, "source": source_content})
+    from maskcli import __version__
+
+    rec = {"digest": f"sha256:{digest}", "command": settings.command, "options": options}
+    if source is None:
+        rec["palette"] = "embedded"
+    else:
+        rec["map" if settings.command == "remap" else "palette"] = str(source.name)[:_MAX_NAME]
+        rec["source_digest"] = f"sha256:{_sha256(source_content)[:16]}"
+    rec.update(revision=FORMAT_REVISION, maskcli=__version__)
+    return rec
+
+
+def digest(settings) -> str:
+    """``sha256:<hex>``: what an output written with ``settings`` records as its digest."""
+    return record(settings)["digest"]
+
+
+@lru_cache(maxsize=16)
+def _chunk(settings) -> bytes:
+    text = json.dumps(record(settings), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    data = KEYWORD + b"\0" + text.encode("ascii")
+    return struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+
+
+def stamp(png: bytes, settings) -> bytes:
+    """``png`` with the record of ``settings`` as a tEXt chunk right after IHDR."""
+    if png[:8] != PNG_SIGNATURE or png[12:16] != b"IHDR" or png[8:12] != b"\0\0\0\x0d":
+        raise ValueError("not a PNG that starts with IHDR")
+    return b"".join((png[:_AFTER_IHDR], _chunk(settings), png[_AFTER_IHDR:]))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _find(head: bytes):
+    """The record chunk in the first bytes of a PNG: ``("found", text)``, ``("short", n)``
+    (the chunk needs the first n bytes), or ``("none", None)``."""
+    if head[:8] != PNG_SIGNATURE:
+        return "none", None
+    pos = 8
+    while pos + 8 <= len(head):
+        length, kind = struct.unpack_from(">I4s", head, pos)
+        if kind in (b"IDAT", b"IEND"):
+            return "none", None
+        end = pos + 12 + length
+        if kind == b"tEXt" and head[pos + 8 : pos + 16] == KEYWORD + b"\0":
+            if length > _MAX_RECORD:
+                return "none", None
+            if end > len(head):
+                return "short", end
+            data = head[pos + 8 : end - 4]
+            if zlib.crc32(b"tEXt" + data) != struct.unpack_from(">I", head, end - 4)[0]:
+                return "none", None
+            return "found", data[len(KEYWORD) + 1 :]
+        pos = end
+    return "none", None
+
+
+def parse(head: bytes, read_more=None) -> dict | None:
+    """The record in a PNG's first bytes (``read_more(n)`` gives the first n when the record
+    runs past ``head``), or None when there is none."""
+    state, value = _find(head)
+    if state == "short" and read_more is not None:
+        state, value = _find(read_more(value))
+    if state != "found":
+        return None
+    try:
+        rec = json.loads(value.decode("latin-1"))
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) and isinstance(rec.get("digest"), str) else None
+
+
+def read_local(path: str) -> tuple[dict | None, int]:
+    """(record or None, modification time in ns) of a local file; raises OSError. Only a
+    regular file is read (opening a FIFO does not wait for a writer; a device is not read)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        mtime = st.st_mtime_ns
+        if not stat.S_ISREG(st.st_mode):
+            return None, mtime
+        head = os.read(fd, HEAD_BYTES)
+        return parse(head, lambda n: _read_start(fd, n)), mtime
+    finally:
+        os.close(fd)
+
+
+def _read_start(fd: int, n: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, n)
+
+
+def read_any(path: str) -> dict | None:
+    """The record of a local file or a remote object; raises OSError or ReadError."""
+    from maskcli import storage
+
+    if storage.is_remote(path):
+        return parse(storage.read_head(path, HEAD_BYTES), lambda n: storage.read_head(path, n))
+    return read_local(path)[0]
+
+
+# --------------------------------------------------------------------------- showing
+
+
+def _flag(name: str, value) -> str:
+    flag = "--" + name.replace("_", "-")
+    return flag if value is True else f"{flag} {value}"
+
+
+def describe(rec: dict | None) -> str:
+    """One line saying what made an output, from its record."""
+    if rec is None:
+        return "not written by maskcli (no record of what made it; --update converts it again)"
+    parts = [f"maskcli {rec.get('command', '?')}"]
+    if "palette" in rec:
+        parts.append(f"-p {rec['palette']}")
+    if "map" in rec:
+        parts.append(f"--map {rec['map']}")
+    options = rec.get("options") if isinstance(rec.get("options"), dict) else {}
+    parts += [_flag(k, v) for k, v in sorted(options.items())]
+    details = []
+    if "source_digest" in rec:
+        details.append(f"{'map' if 'map' in rec else 'palette'} {rec['source_digest']}")
+    details.append(f"maskcli {rec.get('maskcli', '?')}")
+    revision = rec.get("revision")
+    if revision != FORMAT_REVISION:
+        details.append(f"format revision {revision}, this maskcli writes {FORMAT_REVISION}: --update converts it again")
+    details.append(f"digest {rec['digest']}")
+    return f"{' '.join(parts)} ({'; '.join(details)})"
