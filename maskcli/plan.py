@@ -276,11 +276,11 @@ def is_up_to_date(src: str, dst: str, digest: str) -> bool:
 
     try:
         if storage.is_remote(dst):
-            rec = provenance.read_any(dst)
-            out = _mtime_ns(dst) if rec is not None else None
+            text = provenance.read_text(dst)
+            out = _mtime_ns(dst) if text is not None else None
         else:
-            rec, out = provenance.read_local(dst)
-        if rec is None or rec["digest"] != digest:
+            text, out = provenance.read_local(dst)
+        if provenance.digest_of(text) != digest:
             return False
         if out is None:
             return True

@@ -34,7 +34,6 @@ import os
 import stat
 import struct
 import zlib
-from functools import lru_cache
 
 FORMAT_REVISION = 1
 KEYWORD = b"maskcli"
@@ -100,7 +99,6 @@ def _source(settings):
     return settings.remap if settings.command == "remap" else settings.palette
 
 
-@lru_cache(maxsize=16)
 def record(settings) -> dict:
     """The record an output of this run carries (a dict; ``record(s)["digest"]`` decides)."""
     source = _source(settings)
@@ -125,18 +123,18 @@ def digest(settings) -> str:
     return record(settings)["digest"]
 
 
-@lru_cache(maxsize=16)
-def _chunk(settings) -> bytes:
+def chunk(settings) -> bytes:
+    """The whole tEXt chunk (length, type, data, CRC) holding the record of ``settings``."""
     text = json.dumps(record(settings), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     data = KEYWORD + b"\0" + text.encode("ascii")
     return struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
 
 
-def stamp(png: bytes, settings) -> bytes:
-    """``png`` with the record of ``settings`` as a tEXt chunk right after IHDR."""
+def stamp(png: bytes, record_chunk: bytes) -> bytes:
+    """``png`` with ``record_chunk`` (see :func:`chunk`) inserted right after IHDR."""
     if png[:8] != PNG_SIGNATURE or png[12:16] != b"IHDR" or png[8:12] != b"\0\0\0\x0d":
         raise ValueError("not a PNG that starts with IHDR")
-    return b"".join((png[:_AFTER_IHDR], _chunk(settings), png[_AFTER_IHDR:]))
+    return b"".join((png[:_AFTER_IHDR], record_chunk, png[_AFTER_IHDR:]))
 
 
 # --------------------------------------------------------------------------- reading
@@ -166,32 +164,50 @@ def _find(head: bytes):
     return "none", None
 
 
-def parse(head: bytes, read_more=None) -> dict | None:
-    """The record in a PNG's first bytes (``read_more(n)`` gives the first n when the record
-    runs past ``head``), or None when there is none."""
+def find(head: bytes, read_more=None) -> bytes | None:
+    """The record's text in a PNG's first bytes (``read_more(n)`` gives the first n when the
+    record runs past ``head``), or None when there is none."""
     state, value = _find(head)
     if state == "short" and read_more is not None:
         state, value = _find(read_more(value))
-    if state != "found":
+    return value if state == "found" else None
+
+
+def parse(text: bytes | None) -> dict | None:
+    """A record's text as a dict, or None when there is none or it is not a record."""
+    if text is None:
         return None
     try:
-        rec = json.loads(value.decode("latin-1"))
+        rec = json.loads(text.decode("latin-1"))
     except ValueError:
         return None
     return rec if isinstance(rec, dict) and isinstance(rec.get("digest"), str) else None
 
 
-def read_local(path: str) -> tuple[dict | None, int]:
-    """(record or None, modification time in ns) of a local file; raises OSError. Only a
-    regular file is read (opening a FIFO does not wait for a writer; a device is not read)."""
+_DIGEST_AT = len(b'{"digest":"')
+_DIGEST_END = _DIGEST_AT + len("sha256:") + 64
+
+
+def digest_of(text: bytes | None) -> str | None:
+    """The digest a record's text holds. maskcli writes it first, so it is sliced out
+    without parsing the JSON (this runs once per output on every --update)."""
+    if text is None:
+        return None
+    if text.startswith(b'{"digest":"sha256:') and text[_DIGEST_END : _DIGEST_END + 1] == b'"':
+        return text[_DIGEST_AT:_DIGEST_END].decode("ascii")
+    rec = parse(text)
+    return rec["digest"] if rec is not None else None
+
+
+def read_local(path: str) -> tuple[bytes | None, int]:
+    """(record text or None, modification time in ns) of a local file; raises OSError. Only
+    a regular file is read (opening a FIFO does not wait for a writer; a device is not read)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
         st = os.fstat(fd)
-        mtime = st.st_mtime_ns
         if not stat.S_ISREG(st.st_mode):
-            return None, mtime
-        head = os.read(fd, HEAD_BYTES)
-        return parse(head, lambda n: _read_start(fd, n)), mtime
+            return None, st.st_mtime_ns
+        return find(os.read(fd, HEAD_BYTES), lambda n: _read_start(fd, n)), st.st_mtime_ns
     finally:
         os.close(fd)
 
@@ -201,13 +217,18 @@ def _read_start(fd: int, n: int) -> bytes:
     return os.read(fd, n)
 
 
-def read_any(path: str) -> dict | None:
-    """The record of a local file or a remote object; raises OSError or ReadError."""
+def read_text(path: str) -> bytes | None:
+    """The record text of a local file or a remote object; raises OSError or ReadError."""
     from maskcli import storage
 
     if storage.is_remote(path):
-        return parse(storage.read_head(path, HEAD_BYTES), lambda n: storage.read_head(path, n))
+        return find(storage.read_head(path, HEAD_BYTES), lambda n: storage.read_head(path, n))
     return read_local(path)[0]
+
+
+def read_any(path: str) -> dict | None:
+    """The record of a local file or a remote object, as a dict; raises OSError or ReadError."""
+    return parse(read_text(path))
 
 
 # --------------------------------------------------------------------------- showing

@@ -10,6 +10,7 @@ stop a run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from maskcli.errors import MaskcliError, MaskError, UnknownColorsError, WrongKindError
 from maskcli.palette import Palette
@@ -41,6 +42,13 @@ class Settings:
         from maskcli.provenance import digest
 
         return digest(self)
+
+    @cached_property
+    def record_chunk(self) -> bytes:
+        """The PNG chunk every output of this run carries (made once per process)."""
+        from maskcli.provenance import chunk
+
+        return chunk(self)
 
     def policy(self):
         from maskcli.convert import UnknownPolicy
@@ -130,7 +138,7 @@ def convert_mask(mask, settings: Settings) -> tuple[bytes, dict | None]:
     from maskcli import provenance
 
     data, info = _encode(mask, settings)
-    return provenance.stamp(data, settings), info
+    return provenance.stamp(data, settings.record_chunk), info
 
 
 def _encode(mask, settings: Settings) -> tuple[bytes, dict | None]:

@@ -275,3 +275,11 @@ def test_s3_outputs_are_checked_by_a_ranged_read_of_their_record(tmp_path, s3):
     info = maskcli("info", "s3://prov/out/m1.png", env=env)
     assert info.returncode == 0, info.stderr
     assert info.stdout.startswith("s3://prov/out/m1.png: maskcli to-index -p cityscapes --format indexed (")
+
+
+def test_the_digest_is_read_from_a_record_in_any_key_order():
+    digest = "sha256:" + "ab" * 32
+    assert provenance.digest_of(b'{"digest":"' + digest.encode() + b'","command":"to-rgb"}') == digest
+    assert provenance.digest_of(b'{"command":"to-rgb","digest":"' + digest.encode() + b'"}') == digest
+    assert provenance.digest_of(b'{"digest":"sha256:short"}') == "sha256:short"
+    assert provenance.digest_of(b"not json") is None and provenance.digest_of(None) is None
