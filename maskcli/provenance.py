@@ -5,7 +5,11 @@ The record is one PNG ``tEXt`` chunk, keyword ``maskcli``, placed right after IH
 sits in the first few hundred bytes of the file), holding compact ASCII JSON::
 
     {"digest":"sha256:<64 hex>","command":"to-index","options":{"format":"indexed"},
-     "palette":"cityscapes","palette_digest":"sha256:<16 hex>","revision":1,"maskcli":"0.1.0"}
+     "palette":"cityscapes","source_digest":"sha256:<16 hex>","revision":1,"maskcli":"0.1.0"}
+
+(``remap`` records ``"map"`` instead of ``"palette"``; ``-p embedded`` records
+``"palette":"embedded"`` and no ``source_digest``.) The digest comes first, so ``--update``
+slices it out without parsing the JSON.
 
 Only ``digest`` decides whether an output is current; the other keys are there for people
 (``maskcli info``). The digest covers:
@@ -69,7 +73,7 @@ def _content(value):
 
 
 def _sha256(data) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
@@ -125,7 +129,7 @@ def digest(settings) -> str:
 
 def chunk(settings) -> bytes:
     """The whole tEXt chunk (length, type, data, CRC) holding the record of ``settings``."""
-    text = json.dumps(record(settings), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    text = json.dumps(record(settings), separators=(",", ":"), ensure_ascii=True)
     data = KEYWORD + b"\0" + text.encode("ascii")
     return struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
 
@@ -194,7 +198,7 @@ def digest_of(text: bytes | None) -> str | None:
     if text is None:
         return None
     if text.startswith(b'{"digest":"sha256:') and text[_DIGEST_END : _DIGEST_END + 1] == b'"':
-        return text[_DIGEST_AT:_DIGEST_END].decode("ascii")
+        return text[_DIGEST_AT:_DIGEST_END].decode("latin-1")
     rec = parse(text)
     return rec["digest"] if rec is not None else None
 
@@ -258,4 +262,5 @@ def describe(rec: dict | None) -> str:
     if revision != FORMAT_REVISION:
         details.append(f"format revision {revision}, this maskcli writes {FORMAT_REVISION}: --update converts it again")
     details.append(f"digest {rec['digest']}")
-    return f"{' '.join(parts)} ({'; '.join(details)})"
+    line = f"{' '.join(parts)} ({'; '.join(details)})"
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in line)  # one line, whatever it holds

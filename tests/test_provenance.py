@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import read_png, write_png
 from test_remote import s3  # noqa: F401  (the S3 API on loopback, a fixture)
+import maskcli
 from maskcli import provenance
 from maskcli.cli import cli
 from maskcli.palette import load_palette
@@ -220,8 +221,7 @@ def test_info_says_what_made_each_file(tmp_path):
     digest = Settings("to-index", load_palette("cityscapes"), unknown="nearest", max_distance=30.0, beyond="ignore").digest()
     assert made.startswith(f"{out / 'm0.png'}: maskcli to-index -p cityscapes --beyond ignore --max-distance 30.0 "
                            "--unknown nearest (palette sha256:")
-    assert made.endswith(f"; maskcli {provenance.record(Settings('to-rgb', load_palette('cityscapes')))['maskcli']}; "
-                         f"digest {digest})")
+    assert made.endswith(f"; maskcli {maskcli.__version__}; digest {digest})")
     assert other == f"{src / 'm0.png'}: not written by maskcli (no record of what made it; --update converts it again)"
 
 
@@ -283,3 +283,13 @@ def test_the_digest_is_read_from_a_record_in_any_key_order():
     assert provenance.digest_of(b'{"command":"to-rgb","digest":"' + digest.encode() + b'"}') == digest
     assert provenance.digest_of(b'{"digest":"sha256:short"}') == "sha256:short"
     assert provenance.digest_of(b"not json") is None and provenance.digest_of(None) is None
+
+
+def test_info_keeps_a_strange_record_on_one_line(tmp_path):
+    src, out = make_masks(tmp_path / "m", n=1), tmp_path / "out"
+    palette = tmp_path / "p.yaml"
+    palette.write_text('name: "two\\nlines \\u00e9"\n' + PALETTE)
+    invoke("to-index", src, "-o", out, "-p", palette)
+    lines = invoke("info", out / "m0.png").stdout.splitlines()
+    assert len(lines) == 1 and "-p two\\nlines é " in lines[0]
+    assert statuses(run(src, out, "-p", palette)) == ["skipped"]
