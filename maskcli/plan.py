@@ -279,7 +279,7 @@ def is_up_to_date(src: str, dst: str, digest: str) -> bool:
             text = provenance.read_text(dst)
             out = _mtime_ns(dst) if text is not None else None
         else:
-            text, out = provenance.read_local(dst)
+            text, out = provenance.read_local(dst, follow=False)
         if provenance.digest_of(text) != digest:
             return False
         if out is None:

@@ -203,10 +203,13 @@ def digest_of(text: bytes | None) -> str | None:
     return rec["digest"] if rec is not None else None
 
 
-def read_local(path: str) -> tuple[bytes | None, int]:
+def read_local(path: str, follow: bool = True) -> tuple[bytes | None, int]:
     """(record text or None, modification time in ns) of a local file; raises OSError. Only
-    a regular file is read (opening a FIFO does not wait for a writer; a device is not read)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+    a regular file is read (opening a FIFO does not wait for a writer; a device is not read),
+    and with ``follow=False`` a symbolic link is an OSError (maskcli never writes a mask
+    through one, so an output that is a link is never up to date)."""
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags if follow else flags | getattr(os, "O_NOFOLLOW", 0))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -61,6 +61,7 @@ CHANGES = {  # option: (a run's options, the same with that option changed)
     "beyond": (NEAREST, (*NEAREST, "--beyond", "ignore")),
     "alpha": (CITY, (*CITY, "--alpha", "ignore")),
     "palette": (CITY, ("-p", "pascal-voc", "--unknown", "ignore")),
+    "channel-order": ((*CITY, "--unknown", "ignore"), (*CITY, "--unknown", "ignore", "--channel-order", "bgr")),
 }
 
 
@@ -89,6 +90,7 @@ def test_output_affecting_options_make_different_digests():
         Settings("to-index", palette, unknown="nearest", max_distance=20.0),
         Settings("to-index", palette, unknown="nearest", max_distance=10.0, beyond="ignore"),
         Settings("to-index", palette, alpha="ignore"),
+        Settings("to-index", palette, channel_order="bgr"),
         Settings("to-index", None),
         Settings("to-rgb", palette),
     ]
@@ -100,13 +102,13 @@ def test_output_affecting_options_make_different_digests():
 def test_a_new_settings_field_is_in_the_digest_without_touching_provenance():
     @dataclasses.dataclass(frozen=True)
     class MoreSettings(Settings):
-        channel_order: str = "rgb"
+        dither: str = "none"
 
     palette = load_palette("cityscapes")
     plain = Settings("to-index", palette).digest()
     assert MoreSettings("to-index", palette).digest() == plain  # at its default: old outputs stay current
-    assert MoreSettings("to-index", palette, channel_order="bgr").digest() != plain
-    assert provenance.record(MoreSettings("to-index", palette, channel_order="bgr"))["options"] == {"channel_order": "bgr"}
+    assert MoreSettings("to-index", palette, dither="fs").digest() != plain
+    assert provenance.record(MoreSettings("to-index", palette, dither="fs"))["options"] == {"dither": "fs"}
 
 
 def test_an_edited_palette_file_with_an_old_mtime_reconverts(tmp_path):
@@ -293,3 +295,13 @@ def test_info_keeps_a_strange_record_on_one_line(tmp_path):
     lines = invoke("info", out / "m0.png").stdout.splitlines()
     assert len(lines) == 1 and "-p two\\nlines é " in lines[0]
     assert statuses(run(src, out, "-p", palette)) == ["skipped"]
+
+
+def test_an_output_that_is_a_link_is_never_up_to_date(tmp_path):
+    src, out = make_masks(tmp_path / "m", n=1), tmp_path / "out"
+    invoke("to-index", src, "-o", tmp_path / "elsewhere", "-p", "cityscapes")  # a current output...
+    out.mkdir()
+    (out / "m0.png").symlink_to(tmp_path / "elsewhere/m0.png")  # ...reached through a link
+    result = invoke("to-index", src, "-o", out, "-p", "cityscapes", "--update", "--report", "-")
+    assert [f["status"] for f in json.loads(result.stdout)["files"]] == ["failed"]
+    assert "symbolic link" in result.stderr and (out / "m0.png").is_symlink()
