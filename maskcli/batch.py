@@ -5,6 +5,7 @@ The glue between the CLI and the parts: it knows the order of the steps, not how
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 
