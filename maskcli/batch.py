@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from maskcli import __version__, runner, tasks
 from maskcli.errors import UsageError
-from maskcli.plan import Selection, check_reserved, is_up_to_date, make_plan, read_file_list
+from maskcli.plan import Plan, Selection, check_reserved, is_up_to_date, make_plan, read_file_list
 from maskcli.report import EXIT_OK, Report
 
 LOSSY_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")
@@ -30,6 +30,7 @@ class RunOptions:
     selection: Selection = Selection()
     rename: tuple[tuple[str, str], ...] = ()
     files_from: str | None = None
+    base: str | None = None
     scheduler: str | None = None
     recorded: dict = field(default_factory=dict)  # the options as given, for the JSON report
 
@@ -39,11 +40,13 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
     inputs = list(inputs)
     if "-" in inputs or output == "-":
         return convert_stream(inputs, output, settings, run)
-    if run.files_from:
-        inputs += read_file_list(run.files_from)
-    if not inputs:
+    listed = read_file_list(run.files_from) if run.files_from else []
+    if not inputs and not listed and not run.files_from:
         raise UsageError("no inputs: give INPUT... or --files-from")
-    plan = make_plan(inputs, output, run.selection, run.rename)
+    if inputs or listed:
+        plan = make_plan(inputs, output, run.selection, run.rename, base=run.base, listed=listed)
+    else:  # an empty list: nothing changed since the last incremental run
+        plan = Plan([], "")
     if run.report not in (None, "-"):
         check_reserved(run.report, plan.jobs, "--report")
     digest = settings.digest() if run.update else None
@@ -55,6 +58,8 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
         up_to_date = set(current)
         for path, reason in plan.problems:
             print(f"error: {path}: {reason}", file=sys.stderr)
+        for path, reason in plan.skipped:
+            print(f"warning: {path}: skipped: {reason}", file=sys.stderr)
         for job in plan.jobs:
             _print_path_line(f"{job[0]}: up to date ({job[1]})" if job in up_to_date else f"{job[0]} -> {job[1]}")
         sys.stdout.flush()
@@ -114,6 +119,8 @@ def _warn_before(settings, run: RunOptions, plan, todo, report: Report) -> None:
                 f"{len(lossy)} input(s) are in a lossy format (first: {lossy[0]}): their colors are "
                 "probably off near edges; consider --unknown nearest --max-distance D"
             )
+    for path, reason in plan.skipped:
+        report.warn(f"{path}: skipped: {reason}")
     for src in plan.kept_names:
         report.info(f"{src}: no --rename rule matches its name; it keeps its name")
 

@@ -144,7 +144,11 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
 
     inputs = list(inputs) + (read_file_list(run_options.files_from) if run_options.files_from else [])
     problems: list = []
-    files = find_mask_files(inputs, run_options.selection, problems=problems)
+    skipped: list = []
+    if inputs or not run_options.files_from:
+        files = find_mask_files(inputs, run_options.selection, problems=problems, skipped=skipped)
+    else:
+        files = []  # an empty --files-from list: nothing to check
     if run_options.report not in (None, "-"):
         from maskcli.plan import check_reserved
 
@@ -177,7 +181,7 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
     except runner.Interrupted as stop:
         interrupted = stop
     progress.close()
-    notes = []
+    notes = [f"{path}: skipped: {reason}" for path, reason in skipped]
     odd = totals.odd_sizes()
     if odd:
         common = totals.sizes.most_common(1)[0][0]

@@ -94,6 +94,7 @@ def _run_options(params: dict):
         selection=Selection(include=tuple(params["include"]), exclude=tuple(params["exclude"])),
         rename=params["rename"],
         files_from=params["files_from"],
+        base=params.get("base"),
         scheduler=params.get("scheduler"),
         recorded=_recorded(params),
     )

@@ -37,10 +37,13 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
     filters it stops as soon as the inputs hold more than ``max_colors`` colors; with filters
     (``filtered``) the limit applies after filtering, and scanning stops at HARD_LIMIT.
     """
-    files = find_mask_files(inputs)
+    skipped: list = []
+    files = find_mask_files(inputs, skipped=skipped)
     limit = HARD_LIMIT if filtered else max_colors
     progress = runner.Progress(len(files), "extract-palette", enabled=not quiet)
     report = Report("extract-palette", len(files), progress.write, quiet)
+    for path, reason in skipped:
+        report.warn(f"{path}: skipped: {reason}")
     counts: dict[int, list[int]] = {}
 
     def on_result(src, result):

@@ -135,19 +135,49 @@ def read_mask(path: str | os.PathLike, channel_order: str = "rgb") -> Mask:
     path = storage.local_path(path)
     if storage.is_remote(path):
         return decode_mask(storage.read_bytes(path), channel_order)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except IsADirectoryError:
-        raise ReadError("is a folder, not a file") from None
-    except OSError as exc:
-        raise ReadError(f"cannot read: {exc.strerror or exc}") from None
-    return decode_mask(data, channel_order)
+    return decode_mask(read_regular_file(path), channel_order)
 
 
 def _check_order(channel_order: str) -> None:
     if channel_order not in CHANNEL_ORDERS:
         raise ValueError(f"channel_order={channel_order!r}: expected 'rgb' or 'bgr'")
+
+
+def read_regular_file(path: str) -> bytes:
+    """The bytes of a regular file, read at most up to the size it had when opened.
+
+    Opening never blocks (O_NONBLOCK: a FIFO with no writer opens at once) and anything that
+    is not a regular file (a FIFO, a device such as /dev/zero, a socket, a folder) is refused
+    before a byte is read, so no input can hang a run or fill its memory."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except IsADirectoryError:
+        raise ReadError("is a folder, not a file") from None
+    except OSError as exc:
+        raise ReadError(f"cannot read: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            from maskcli.storage import file_kind
+
+            kind = file_kind(st.st_mode)
+            if kind == "folder":
+                raise ReadError("is a folder, not a file")
+            raise ReadError(f"is not a regular file ({kind})")
+        chunks = []
+        left = st.st_size
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ReadError(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
 
 
 def max_pixels() -> int:

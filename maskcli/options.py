@@ -117,6 +117,13 @@ selection_options = (
                  help="Read more input paths from FILE, one per line ('-' for stdin)."),
 )
 
+base_option = click.option(
+    "--base", type=click.Path(file_okay=False), metavar="DIR",
+    help="Output paths are the inputs' paths relative to DIR (every input must be inside it). "
+    "Default: the input folder (the deepest folder holding them, for several); with no folder "
+    "argument, the current folder.",
+)
+
 
 def output_option(help_text: str, required: bool = True):
     return click.option(
@@ -154,9 +161,10 @@ def batch_options(allow_embedded: bool = False, palette: bool = True):
     return stack(
         inputs_argument,
         output_option(
-            "Output folder, mirroring the input folders; or, for a single input file (or '-', "
-            "stdin), an output file name ending in .png; '-' writes the PNG of a single input to "
-            "stdout. An output that is a symbolic link, device or FIFO is an error for that file."
+            "Output folder: each input's path relative to --base is written below it, ending in .png. "
+            "For a single input file (or '-', stdin), an output file name ending in .png; '-' writes "
+            "the PNG of a single input to stdout. An output that is a symbolic link, device or FIFO "
+            "is an error for that file."
         ),
         palette_option(allow_embedded) if palette else map_option,
         jobs_option,
@@ -169,6 +177,7 @@ def batch_options(allow_embedded: bool = False, palette: bool = True):
                      help="Print what would be converted (input -> output, or up to date); write "
                      "nothing (with '-', read nothing from stdin either)."),
         *selection_options,
+        base_option,
         click.option("--rename", "rename", multiple=True, callback=_renames, metavar="OLD:NEW",
                      help="Replace the suffix OLD of an output file's name (without extension) by NEW "
                      "(repeatable; the first match wins), e.g. _gtFine_color:_gtFine_labelTrainIds."),

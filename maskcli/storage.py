@@ -171,3 +171,17 @@ def mtime(info: dict) -> float | None:
             except ValueError:
                 continue
     return None
+
+
+def file_kind(mode: int) -> str | None:
+    """None for a regular file's ``st_mode`` (a local file); else a name for what it is, for
+    messages ('FIFO', 'character device', ...)."""
+    import stat
+
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"

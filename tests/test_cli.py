@@ -68,12 +68,13 @@ def test_to_index_mirrors_one_folder(tmp_path, palette):
     assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["a.png", "b.png", "c.png", "d.png"]
 
 
-def test_two_folders_keep_their_names_and_a_single_file_maps_to_its_name(tmp_path, palette):
+def test_two_folders_keep_their_names_and_a_single_file_maps_below_base(tmp_path, palette):
     make_tree(tmp_path / "data", ["train/a.png", "val/b.png"])
     result = invoke("to-index", tmp_path / "data/train", tmp_path / "data/val", "-o", tmp_path / "out", "-p", palette)
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "out/train/a.png").is_file() and (tmp_path / "out/val/b.png").is_file()
-    result = invoke("to-index", tmp_path / "data/val/b.png", "-o", tmp_path / "one", "-p", palette)
+    result = invoke("to-index", tmp_path / "data/val/b.png", "--base", tmp_path / "data/val", "-o", tmp_path / "one",
+                    "-p", palette)
     assert result.exit_code == 0
     assert [p.name for p in (tmp_path / "one").iterdir()] == ["b.png"]
 

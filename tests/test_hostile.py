@@ -81,8 +81,9 @@ def test_a_folder_named_like_a_png_is_walked_or_refused(tmp_path):
     result = invoke("to-index", tmp_path / "in", "-o", tmp_path / "out", "-p", "cityscapes")
     assert result.exit_code == 0 and (tmp_path / "out/x.png/inside.png").is_file()
     (tmp_path / "list").write_text(str(tmp_path / "in/x.png") + "\n")
-    result = invoke("to-index", "--files-from", tmp_path / "list", "-o", tmp_path / "o2", "-p", "cityscapes", "-j", 1)
-    assert result.exit_code == 0 and (tmp_path / "o2/inside.png").is_file()  # listed folders are walked too
+    result = invoke("to-index", "--files-from", tmp_path / "list", "--base", tmp_path / "in", "-o", tmp_path / "o2",
+                    "-p", "cityscapes", "-j", 1)
+    assert result.exit_code == 0 and (tmp_path / "o2/x.png/inside.png").is_file()  # listed folders are walked too
     with pytest.raises(MaskError, match="is a folder, not a file"):
         read_mask(tmp_path / "in/x.png")
 

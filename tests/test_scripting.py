@@ -90,10 +90,11 @@ def test_include_exclude_and_files_from(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").rglob("*.png")) == ["f_gtFine_labelTrainIds.png"]
     (tmp_path / "list.txt").write_text(f"{city / 'g_gtFine_color.png'}\n\n")
-    result = invoke("to-index", "--files-from", tmp_path / "list.txt", "-o", tmp_path / "o2", "-p", "cityscapes")
+    result = invoke("to-index", "--files-from", tmp_path / "list.txt", "--base", city, "-o", tmp_path / "o2", "-p", "cityscapes")
     assert result.exit_code == 0, result.stderr
     assert [p.name for p in (tmp_path / "o2").iterdir()] == ["g_gtFine_color.png"]
-    result = invoke("to-index", "--files-from", "-", "-o", tmp_path / "o3", "-p", "cityscapes", input=f"{city / 'f_gtFine_color.png'}\n")
+    result = invoke("to-index", "--files-from", "-", "--base", city, "-o", tmp_path / "o3", "-p", "cityscapes",
+                    input=f"{city / 'f_gtFine_color.png'}\n")
     assert result.exit_code == 0 and (tmp_path / "o3/f_gtFine_color.png").is_file()
 
 
