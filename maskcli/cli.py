@@ -128,11 +128,12 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
 
     Writes 8-bit grayscale PNGs, or 16-bit when a class id or the ignore index is above 255.
     Folders are walked recursively for .png, .bmp, .tif and .tiff files and mirrored into
-    OUTPUT; every output ends in .png.
+    OUTPUT (paths relative to the input folder, or to --base DIR); every output ends in .png.
 
     \b
     $ maskcli to-index gtFine_color/ -o gtFine_trainIds/ -p cityscapes
     $ maskcli to-index train/ val/ -o labels/ -p my-palette.yaml --unknown ignore
+    $ find masks -newer last-run | maskcli to-index --files-from - --base masks -o labels/ -p cityscapes
     $ maskcli to-index resized/ -o labels/ -p cityscapes --unknown nearest --max-distance 30
     $ maskcli to-index SegmentationClass/ -o plain/ -p embedded
     $ maskcli to-index a.png -o a_index.png -p pascal-voc
