@@ -33,7 +33,8 @@ def test_seed_article_dictionary_as_an_rgb_palette_reproduces_the_article(corpus
     (tmp_path / "seed.yaml").write_text(seed_palette_yaml())
     labels = corpus / GTA5 / "train/labels"
     names = [f"0000{i}.png" for i in range(1, 9)]
-    result = invoke("to-index", *[labels / n for n in names], "-o", tmp_path / "out", "-p", tmp_path / "seed.yaml")
+    result = invoke("to-index", *[labels / n for n in names], "--base", labels, "-o", tmp_path / "out",
+                    "-p", tmp_path / "seed.yaml")
     assert result.exit_code == 0, result.stderr
     for name in names:
         article = article_rgb_to_index_mask(cv2.imread(str(labels / name), cv2.IMREAD_COLOR), SEED_BGR_TO_CLASS)
@@ -89,7 +90,8 @@ def test_cityscapes_color_masks_round_trip(corpus, tmp_path):
 def test_voc_rgb_renders_and_labelme_palettized_masks(corpus, tmp_path):
     renders = sorted((corpus / "DeepLabV3Plus-Pytorch/samples").glob("[0-9]*_target.png"))
     assert len(renders) == 3
-    result = invoke("to-index", *renders, "-o", tmp_path / "voc", "-p", "pascal-voc")
+    result = invoke("to-index", *renders, "--base", corpus / "DeepLabV3Plus-Pytorch/samples", "-o", tmp_path / "voc",
+                    "-p", "pascal-voc")
     assert result.exit_code == 0, result.stderr
     values = np.unique(np.concatenate([read_png(p)[1].ravel() for p in (tmp_path / "voc").iterdir()]))
     assert 255 in values and 0 in values  # boundary (224, 224, 192) -> 255
