@@ -342,3 +342,22 @@ def test_files_from_a_pipe_still_works(tmp_path):
     writer.join(DEADLINE)
     assert result.returncode == 0, result.stderr
     assert written(tmp_path / "out") == ["a.png"]
+
+
+def test_files_from_with_rename_writes_beside_the_inputs_like_the_full_run(tmp_path, monkeypatch):
+    """The Cityscapes layout: remap writes *_labelTrainIds.png beside each *_labelIds.png."""
+    monkeypatch.chdir(tmp_path)
+    for city, frame in (("aachen", "a_000001"), ("bochum", "b_000002"), ("bochum", "b_000003")):
+        write_png(tmp_path / f"gtFine/train/{city}/{frame}_gtFine_labelIds.png", np.full((3, 4), 7, np.uint8))
+    common = ["-o", "gtFine", "--map", "cityscapes-trainids", "--rename", "_labelIds:_labelTrainIds", "-j", 1]
+    full = invoke("remap", "gtFine", "--include", "*_labelIds.png", *common)
+    assert full.exit_code == 0, full.stderr
+    layout = written(tmp_path / "gtFine")
+    assert "train/bochum/b_000003_gtFine_labelTrainIds.png" in layout and len(layout) == 6
+    listing = "gtFine/train/bochum/b_000003_gtFine_labelIds.png\n"
+    result = invoke("remap", "--files-from", "-", "--base", "gtFine", *common, input=listing)
+    assert result.exit_code == 0 and "1 converted" in result.stderr, result.stderr
+    assert written(tmp_path / "gtFine") == layout  # no new top-level folders
+    everything = "".join(f"gtFine/{name}\n" for name in layout if name.endswith("_labelIds.png"))
+    result = invoke("remap", "--files-from", "-", "--base", "gtFine", "--update", *common, input=everything)
+    assert result.exit_code == 0 and "0 converted, 3 up to date" in result.stderr, result.stderr
