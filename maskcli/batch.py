@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from maskcli import __version__, runner, tasks
 from maskcli.errors import UsageError
-from maskcli.plan import Plan, Selection, check_reserved, is_up_to_date, make_plan, read_file_list
+from maskcli.plan import Plan, check_reserved, is_up_to_date, make_plan
+from maskcli.walk import Selection, read_file_list
 from maskcli.report import EXIT_OK, Report
 
 LOSSY_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")

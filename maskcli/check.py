@@ -139,7 +139,7 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
     import sys
 
     from maskcli import __version__
-    from maskcli.plan import find_mask_files, read_file_list
+    from maskcli.walk import find_mask_files, read_file_list
     from maskcli.report import EXIT_FAILED, EXIT_OK
 
     inputs = list(inputs) + (read_file_list(run_options.files_from) if run_options.files_from else [])

@@ -82,7 +82,7 @@ def _recorded(params: dict) -> dict:
 
 def _run_options(params: dict):
     from maskcli.batch import RunOptions
-    from maskcli.plan import Selection
+    from maskcli.walk import Selection
 
     return RunOptions(
         jobs=params["jobs"],

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from maskcli import runner, tasks
 from maskcli.errors import MaskcliError, PaletteError
 from maskcli.palette import MAX_ID, Palette, PaletteClass, palette_to_yaml, parse_palette_text
-from maskcli.plan import find_mask_files
+from maskcli.walk import find_mask_files
 from maskcli.report import Report
 
 ORDERS = ("color", "frequency")

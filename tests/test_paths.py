@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import read_png, write_png
-from maskcli import plan
+from maskcli import walk
 from maskcli.cli import cli
 from maskcli.errors import ReadError
 from maskcli.masks import read_mask
@@ -320,7 +320,7 @@ def test_files_from_limits(tmp_path, monkeypatch):
     (tmp_path / "nul.txt").write_bytes(b"masks/a.png\0masks/b.png\0")
     result = invoke("to-index", "--files-from", "nul.txt", "-o", "out", "-p", "cityscapes")
     assert result.exit_code == 2 and "--files-from nul.txt: a line holds a NUL byte" in result.stderr
-    monkeypatch.setattr(plan, "MAX_LIST_BYTES", 1000)
+    monkeypatch.setattr(walk, "MAX_LIST_BYTES", 1000)
     (tmp_path / "long.txt").write_text("masks/a.png\n" * 200)
     result = invoke("to-index", "--files-from", "long.txt", "-o", "out", "-p", "cityscapes")
     assert result.exit_code == 2 and "--files-from long.txt: longer than" in result.stderr
