@@ -1,7 +1,7 @@
 """Remote paths: fsspec URLs (s3://, gs://, az://, memory://, ...) for inputs and outputs.
 
 Local paths (and file:// URLs, turned into local paths) never come here: they keep the
-fast path in masks.py and plan.py with no fsspec import. Everything that touches a remote
+fast path in masks.py, walk.py and plan.py with no fsspec import. Everything that touches a remote
 store goes through this module: reading and writing bytes, listing, modification times.
 Credentials and endpoints come from the usual fsspec / cloud mechanisms (environment
 variables such as AWS_ENDPOINT_URL, config files, instance roles), never from maskcli options.
