@@ -48,9 +48,12 @@ def maskcli(*args, cwd, limit_memory=False):
 
         resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
 
+    env = dict(os.environ)
+    if limit_memory:  # thread pools reserve address space per core: keep them small under the limit
+        env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     try:
         return subprocess.run([sys.executable, "-m", "maskcli", *map(str, args)], cwd=cwd, capture_output=True,
-                              text=True, timeout=DEADLINE, preexec_fn=limit if limit_memory else None)
+                              text=True, timeout=DEADLINE, preexec_fn=limit if limit_memory else None, env=env)
     except subprocess.TimeoutExpired:
         pytest.fail(f"maskcli {' '.join(map(str, args))} still running after {DEADLINE} s: it hangs")
 
@@ -250,6 +253,9 @@ def test_a_fifo_in_an_input_folder_is_skipped_by_every_command(tmp_path):
     assert result.returncode == 0 and warning in result.stderr and "2 converted, 0 failed" in result.stderr
     assert "warning: masks/y.png: skipped: not a regular file (FIFO)" in result.stderr
     assert written(tmp_path / "out") == ["a.png", "b.png"]
+    result = maskcli("to-index", "masks", "-o", "out", "-p", "cityscapes", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0 and warning in result.stderr
+    assert result.stdout.splitlines() == ["masks/a.png -> out/a.png", "masks/b.png -> out/b.png"]
     result = maskcli("check", "masks", "-p", "cityscapes", cwd=tmp_path)
     assert result.returncode == 0 and warning in result.stderr and "check: 2 ok, 0 failed, 2 warning(s)" in result.stderr
     assert maskcli("check", "masks", "-p", "cityscapes", "--strict", "-q", cwd=tmp_path).returncode == 1
