@@ -164,7 +164,7 @@ def convert_stream(inputs, output: str, settings: tasks.Settings, run: RunOption
     report = Report(settings.command, 1, lambda m: print(m, file=sys.stderr), quiet=True,
                     keep_files=run.report is not None)
     try:
-        mask = (masks.decode_mask(sys.stdin.buffer.read(), settings.channel_order) if src == "-"
+        mask = (masks.decode_mask(masks.read_stream(sys.stdin.buffer), settings.channel_order) if src == "-"
                 else masks.read_mask(src, settings.channel_order))
         data, info = tasks.convert_mask(mask, settings)
         if output == "-":

@@ -189,6 +189,20 @@ def max_pixels() -> int:
         return DEFAULT_MAX_PIXELS
 
 
+def read_stream(stream) -> bytes:
+    """The bytes of one mask from a stream (stdin), bounded: at most 8 bytes per pixel of the
+    largest image maskcli decodes (see :func:`max_pixels`) plus 1 MiB for headers, so an
+    endless stream (``< /dev/zero``) is refused instead of filling memory."""
+    limit = 8 * max_pixels() + 2**20
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ReadError(
+            f"more than {limit} bytes, more than a mask of {max_pixels()} pixels takes "
+            "(set MASKCLI_MAX_PIXELS to allow it)"
+        )
+    return data
+
+
 def _check_size(width: int, height: int) -> None:
     limit = max_pixels()
     if width * height > limit:

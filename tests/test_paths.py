@@ -40,7 +40,7 @@ def written(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
-def maskcli(*args, cwd, limit_memory=False):
+def maskcli(*args, cwd, limit_memory=False, stdin=None, **env):
     """A real maskcli process with a deadline; with ``limit_memory``, at most 3 GiB of address
     space, so that an unbounded read fails fast instead of filling the machine."""
     def limit():
@@ -48,12 +48,13 @@ def maskcli(*args, cwd, limit_memory=False):
 
         resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
 
-    env = dict(os.environ)
+    env = {**os.environ, **env}
     if limit_memory:  # thread pools reserve address space per core: keep them small under the limit
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     try:
         return subprocess.run([sys.executable, "-m", "maskcli", *map(str, args)], cwd=cwd, capture_output=True,
-                              text=True, timeout=DEADLINE, preexec_fn=limit if limit_memory else None, env=env)
+                              text=True, timeout=DEADLINE, preexec_fn=limit if limit_memory else None, env=env,
+                              stdin=stdin)
     except subprocess.TimeoutExpired:
         pytest.fail(f"maskcli {' '.join(map(str, args))} still running after {DEADLINE} s: it hangs")
 
@@ -307,6 +308,17 @@ def test_a_device_input_is_refused_not_read(tmp_path):
     assert "warning: masks/zero.png: skipped: not a regular file (character device)" in result.stderr
     with pytest.raises(ReadError, match=r"^is not a regular file \(character device\)$"):
         read_mask(tmp_path / "masks/zero.png")
+
+
+def test_stdin_is_read_bounded(tmp_path):
+    zero = mknod_zero(tmp_path / "zero")
+    with open(zero, "rb") as endless:
+        result = maskcli("to-index", "-", "-o", "out.png", "-p", "cityscapes", cwd=tmp_path, limit_memory=True,
+                         stdin=endless, MASKCLI_MAX_PIXELS="1000")
+    assert result.returncode == 1, result.stderr
+    limit = 8 * 1000 + 2**20
+    assert f"error: -: more than {limit} bytes, more than a mask of 1000 pixels takes" in result.stderr
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_files_from_a_device_stops_at_the_line_limit(tmp_path):
