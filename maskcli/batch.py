@@ -41,6 +41,56 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
     inputs = list(inputs)
     if "-" in inputs or output == "-":
         return convert_stream(inputs, output, settings, run)
+    plan, interrupted = None, None
+    try:
+        with runner.interruptible():  # listing may take long and leaves nothing behind
+            plan, todo, current = _list(inputs, output, settings, run)
+    except runner.Interrupted as stop:
+        interrupted = stop
+
+    if run.dry_run and interrupted:
+        return interrupted.exit_code
+    if run.dry_run:
+        up_to_date = set(current)
+        for path, reason in plan.problems:
+            print(f"error: {path}: {reason}", file=sys.stderr)
+        for path, reason in plan.skipped:
+            print(f"warning: {path}: skipped: {reason}", file=sys.stderr)
+        for job in plan.jobs:
+            _print_path_line(f"{job[0]}: up to date ({job[1]})" if job in up_to_date else f"{job[0]} -> {job[1]}")
+        sys.stdout.flush()
+        return EXIT_OK
+
+    progress = runner.Progress(len(todo) if plan else 0, settings.command, enabled=not run.quiet and not interrupted)
+    report = Report(settings.command, len(plan.jobs) if plan else 0, progress.write, run.quiet, run.verbose,
+                    keep_files=run.report is not None)
+    if plan is not None:
+        _warn_before(settings, run, plan, todo, report)
+        for path, reason in plan.problems:
+            report.done(path, None, reason)
+        for src, dst in current:
+            report.up_to_date(src, dst)
+
+    def on_result(item, outcome):
+        error, info = outcome
+        report.done(item[0], item[1], error, info)
+        progress.update()
+
+    if interrupted is None:
+        try:
+            runner.run(tasks.safe_convert, todo, args=(settings,), jobs=run.jobs, on_result=on_result,
+                       lost_result=(runner.LOST, None), scheduler=run.scheduler, on_crash=_discard_partial)
+        except runner.Interrupted as stop:
+            interrupted = stop
+    interrupted = runner.settle() or interrupted  # also a signal that came after the last file
+    progress.close()
+    _write_report(report, run, interrupted)  # first: a report that cannot be written is a failure
+    report.finish(interrupted=str(interrupted) if interrupted else None)
+    return interrupted.exit_code if interrupted else report.exit_code
+
+
+def _list(inputs, output, settings: tasks.Settings, run: RunOptions):
+    """The plan, the jobs to do and the jobs already up to date (with --update)."""
     listed = read_file_list(run.files_from) if run.files_from else []
     if not inputs and not listed and not run.files_from:
         raise UsageError("no inputs: give INPUT... or --files-from")
@@ -54,42 +104,7 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
     todo, current = [], []
     for job in plan.jobs:
         (current if run.update and is_up_to_date(*job, digest) else todo).append(job)
-
-    if run.dry_run:
-        up_to_date = set(current)
-        for path, reason in plan.problems:
-            print(f"error: {path}: {reason}", file=sys.stderr)
-        for path, reason in plan.skipped:
-            print(f"warning: {path}: skipped: {reason}", file=sys.stderr)
-        for job in plan.jobs:
-            _print_path_line(f"{job[0]}: up to date ({job[1]})" if job in up_to_date else f"{job[0]} -> {job[1]}")
-        sys.stdout.flush()
-        return EXIT_OK
-
-    progress = runner.Progress(len(todo), settings.command, enabled=not run.quiet)
-    report = Report(settings.command, len(plan.jobs), progress.write, run.quiet, run.verbose,
-                    keep_files=run.report is not None)
-    _warn_before(settings, run, plan, todo, report)
-    for path, reason in plan.problems:
-        report.done(path, None, reason)
-    for src, dst in current:
-        report.up_to_date(src, dst)
-
-    def on_result(item, outcome):
-        error, info = outcome
-        report.done(item[0], item[1], error, info)
-        progress.update()
-
-    interrupted = None
-    try:
-        runner.run(tasks.safe_convert, todo, args=(settings,), jobs=run.jobs, on_result=on_result,
-                   lost_result=(runner.LOST, None), scheduler=run.scheduler, on_crash=_discard_partial)
-    except runner.Interrupted as stop:
-        interrupted = stop
-    progress.close()
-    _write_report(report, run, interrupted)  # first: a report that cannot be written is a failure
-    report.finish(interrupted=str(interrupted) if interrupted else None)
-    return interrupted.exit_code if interrupted else report.exit_code
+    return plan, todo, current
 
 
 def _print_path_line(line: str) -> None:
@@ -164,8 +179,12 @@ def convert_stream(inputs, output: str, settings: tasks.Settings, run: RunOption
     report = Report(settings.command, 1, lambda m: print(m, file=sys.stderr), quiet=True,
                     keep_files=run.report is not None)
     try:
-        mask = (masks.decode_mask(masks.read_stream(sys.stdin.buffer), settings.channel_order) if src == "-"
-                else masks.read_mask(src, settings.channel_order))
+        if src == "-":
+            with runner.interruptible():  # waiting for stdin
+                data = masks.read_stream(sys.stdin.buffer)
+            mask = masks.decode_mask(data, settings.channel_order)
+        else:
+            mask = masks.read_mask(src, settings.channel_order)
         data, info = tasks.convert_mask(mask, settings)
         if output == "-":
             sys.stdout.buffer.write(data)

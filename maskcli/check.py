@@ -142,26 +142,32 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
     from maskcli.walk import find_mask_files, read_file_list
     from maskcli.report import EXIT_FAILED, EXIT_OK
 
-    inputs = list(inputs) + (read_file_list(run_options.files_from) if run_options.files_from else [])
     problems: list = []
     skipped: list = []
-    if inputs or not run_options.files_from:
-        files = find_mask_files(inputs, run_options.selection, problems=problems, skipped=skipped)
-    else:
-        files = []  # an empty --files-from list: nothing to check
+    files: list = []
+    interrupted = None
+    try:
+        with runner.interruptible():  # listing may take long and leaves nothing behind
+            inputs = list(inputs) + (read_file_list(run_options.files_from) if run_options.files_from else [])
+            if inputs or not run_options.files_from:
+                files = find_mask_files(inputs, run_options.selection, problems=problems, skipped=skipped)
+    except runner.Interrupted as stop:
+        interrupted = stop
     if run_options.report not in (None, "-"):
         from maskcli.plan import check_reserved
 
         check_reserved(run_options.report, [(f, f) for f in files], "--report")
-    progress = runner.Progress(len(files), "check", enabled=not run_options.quiet)
+    progress = runner.Progress(len(files), "check", enabled=not run_options.quiet and not interrupted)
     say = progress.write
     totals = Totals()
     failed = 0
+    checked = 0  # files whose outcome came back (all of them, unless interrupted)
     warnings = 0
     kept = [] if run_options.report else None
 
     def on_result(src, found):
-        nonlocal failed
+        nonlocal failed, checked
+        checked += 1
         progress.update()
         problem = found.get("error") or describe_unknown(found)
         if problem:
@@ -175,11 +181,13 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
 
     for path, reason in problems:
         on_result(path, {"error": reason})
-    interrupted = None
-    try:
-        run(files, settings, run_options.jobs, on_result, run_options.scheduler)
-    except runner.Interrupted as stop:
-        interrupted = stop
+    total = len(files) + len(problems)
+    if interrupted is None:
+        try:
+            run(files, settings, run_options.jobs, on_result, run_options.scheduler)
+        except runner.Interrupted as stop:
+            interrupted = stop
+    interrupted = runner.settle() or interrupted  # also a signal that came after the last file
     progress.close()
     notes = [f"{path}: skipped: {reason}" for path, reason in skipped]
     odd = totals.odd_sizes()
@@ -202,14 +210,14 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         modes = ", ".join(f"{mode}: {n}" for mode, n in sorted(totals.modes.items()))
         sizes = ", ".join(f"{w}x{h}: {n}" for (w, h), n in totals.sizes.most_common(5))
         say(f"modes: {modes or 'none'}; sizes: {sizes or 'none'}")
-        stopped = f"interrupted by {interrupted}; " if interrupted else ""
-        say(f"check: {stopped}{len(files) - failed} ok, {failed} failed, {warnings} warning(s)")
+        stopped = f"interrupted by {interrupted} after {checked} of {total} files; " if interrupted else ""
+        say(f"check: {stopped}{checked - failed} ok, {failed} failed, {warnings} warning(s)")
     if run_options.report:
         names = {c.id: c.name for c in settings.palette.classes} if settings.palette else {}
         data = {
             "schema": 1, "maskcli": __version__, "command": "check", "options": run_options.recorded,
             "interrupted": str(interrupted) if interrupted else None,
-            "total": len(files), "passed": len(files) - failed, "failed": failed, "warnings": notes,
+            "total": total, "checked": checked, "passed": checked - failed, "failed": failed, "warnings": notes,
             "classes": [{"id": v, "name": names.get(v), "pixels": totals.pixels[v], "files": totals.files[v]}
                         for v in sorted(totals.pixels)],
             "sizes": [{"width": w, "height": h, "files": n} for (w, h), n in totals.sizes.most_common()],

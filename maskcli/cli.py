@@ -297,11 +297,16 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
 
     if not inputs:
         raise _UsageProblem("no inputs: give INPUT...")
+    from maskcli.runner import Interrupted
+
     filtered = bool(min_pixels or min_files)
     try:
         found, report = extract.scan_colors(inputs, jobs, max_colors, quiet, alpha, filtered, scheduler, channel_order)
     except extract.TooManyColors as exc:
         raise click.ClickException(str(exc)) from None
+    except Interrupted as stop:
+        click.echo("extract-palette: no palette written", err=True)
+        sys.exit(stop.exit_code)
     if report.failed:
         report.finish()
         raise click.ClickException(f"no palette written: {report.failed} file(s) could not be read")
@@ -476,5 +481,20 @@ def palettes_convert(source, target):
 
 
 def main(*args, **kwargs):
-    """The console entry point."""
-    return cli(*args, **kwargs)
+    """The console entry point. SIGINT and SIGTERM end any command with status 128 + the
+    signal's number and no traceback (see runner); batch commands first print their summary
+    and write their report."""
+    from maskcli import runner
+
+    runner.catch_signals()
+    try:
+        cli.main(*args, standalone_mode=True, **kwargs)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    except runner.Interrupted as stop:  # raised outside a run: nothing to summarize
+        print(f"maskcli: interrupted by {stop}", file=sys.stderr, flush=True)
+        code = stop.exit_code
+    stop = runner.settle()
+    runner.release_signals()
+    sys.exit(stop.exit_code if stop is not None else code)

@@ -38,7 +38,11 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
     (``filtered``) the limit applies after filtering, and scanning stops at HARD_LIMIT.
     """
     skipped: list = []
-    files = find_mask_files(inputs, skipped=skipped)
+    try:
+        with runner.interruptible():  # listing may take long and leaves nothing behind
+            files = find_mask_files(inputs, skipped=skipped)
+    except runner.Interrupted:
+        files = []
     limit = HARD_LIMIT if filtered else max_colors
     progress = runner.Progress(len(files), "extract-palette", enabled=not quiet)
     report = Report("extract-palette", len(files), progress.write, quiet)
@@ -63,11 +67,18 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
                 f"(found {len(counts)} by {src}); they are probably photos or lossy masks, not label masks"
             )
 
+    interrupted = None
     try:
         runner.run(tasks.safe_count_colors, files, args=(limit, alpha, channel_order), jobs=jobs, on_result=on_result,
-                   scheduler=scheduler)
+                   scheduler=scheduler)  # raises at once when the listing was interrupted
+    except runner.Interrupted as stop:
+        interrupted = stop
     finally:
         progress.close()
+    interrupted = runner.settle() or interrupted  # also a signal that came after the last file
+    if interrupted:
+        report.finish(interrupted=str(interrupted))
+        raise interrupted
     colors = {(k & 255, (k >> 8) & 255, (k >> 16) & 255): v for k, v in counts.items()}
     return colors, report
 

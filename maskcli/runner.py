@@ -5,36 +5,161 @@ worker processes, and hands each result to ``on_result`` in the parent, in item 
 are deterministic whatever the number of workers. Items are sent to the workers in batches
 (fewer round trips for small files); the run's arguments are sent to each worker once.
 
-Ctrl-C (SIGINT) and SIGTERM: workers ignore SIGINT; the parent stops the pool, each worker
-removes the temporary file it was writing and exits, and ``run`` raises :class:`Interrupted`
-(exit status 128 + signal number).
+Signals (SIGINT, SIGTERM). The command line calls :func:`catch_signals` first thing. From then
+on the first signal is noted, not raised, so it cannot land half-way through anything: ``run``
+looks for it between files (every file it reports is on disk and every file on disk that it
+wrote is reported), and :func:`interruptible` regions (listing inputs, reading stdin: work that
+may block and leaves nothing behind) raise :class:`Interrupted` (exit status 128 + the signal's
+number) at once. Signals after the first are ignored: the run is already stopping, and stopping
+is bounded. :func:`settle` ends the run: it says whether a signal came, and from then on
+signals change nothing (the summary and report being written stay true).
+
+Worker processes never see Ctrl-C (SIGINT is blocked in the fork server and the workers); a
+SIGTERM makes a worker finish the file it is on and take no more. The parent stops its workers
+the same way, collects what they finished, and waits for them to exit. Workers also watch a
+pipe from the parent: when the parent dies (even by SIGKILL) they remove their temporary file
+and exit, so nothing is left running and holding the terminal or a pipe.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import sys
+import threading
+import time
 from collections import deque
 from contextlib import contextmanager
 
 from maskcli.errors import MaskcliError
 
 LOST = "the worker process converting it died (killed, or out of memory?)"
+STOP_GRACE = 20.0  # seconds stopping workers get to finish the file they are on, then they are killed
+POLL = 0.1  # seconds between looks for a signal while waiting for workers
 
 
 class PoolFailure(MaskcliError):
     """Worker processes die whatever they are given: the run cannot go on."""
 
 
-class Interrupted(Exception):
-    """The run was stopped by a signal; ``exit_code`` is 128 + its number."""
+class Interrupted(BaseException):
+    """The run was stopped by a signal; ``exit_code`` is 128 + its number.
+
+    A BaseException, like KeyboardInterrupt, so that no per-file ``except Exception`` can
+    take it for a file's failure."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+# --------------------------------------------------------------------------- signals
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_caught = False  # catch_signals() was called: the handlers stay for the life of the process
+_received: int | None = None  # the first signal
+_mode = "defer"  # "defer": note it (run looks); "raise": raise Interrupted; "settled": ignore it
+
+
+def _on_signal(signum, frame) -> None:
+    global _received
+    if _received is not None or _mode == "settled":
+        return  # already stopping (or done): a second Ctrl-C must not break the clean-up
+    _received = signum
+    if _mode == "raise":
+        raise Interrupted(signum)
+
+
+def catch_signals() -> None:
+    """Handle SIGINT and SIGTERM as described above, for the rest of this process (the CLI)."""
+    global _caught, _received, _mode
+    if _caught or threading.current_thread() is not threading.main_thread():
+        return
+    for sig in _SIGNALS:
+        signal.signal(sig, _on_signal)
+    _caught, _received, _mode = True, None, "defer"
+
+
+def release_signals() -> None:
+    """The process is exiting: ignore SIGINT and SIGTERM from now on. (Python puts the default
+    handlers back while it shuts down, and a late second Ctrl-C would then kill the process
+    with a different status than the one the summary was printed for.)"""
+    if _caught:
+        for sig in _SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+
+
+def settle() -> Interrupted | None:
+    """The run is over: the signal that stopped it (or came before now), if any. Later signals
+    are ignored, so what is then written about the run stays true."""
+    global _mode
+    if not _caught:
+        return None
+    _mode = "settled"
+    return Interrupted(_received) if _received is not None else None
+
+
+@contextmanager
+def interruptible():
+    """Within (after catch_signals): a signal raises Interrupted at once (for listing inputs, reading
+    stdin: work that leaves nothing behind and may block)."""
+    global _mode
+    if not _caught or _mode != "defer":
+        yield
+        return
+    stop = _stop_asked()
+    if stop is not None:
+        raise stop
+    _mode = "raise"
+    try:
+        yield
+    finally:
+        if _mode == "raise":
+            _mode = "defer"
+
+
+def _stop_asked() -> Interrupted | None:
+    return Interrupted(_received) if _received is not None else None
+
+
+@contextmanager
+def _deferred():
+    """Within: signals are noted, not raised (``run`` looks at safe points). Without
+    catch_signals (the library, tests), handlers are installed for the while and the noted
+    signal is raised as Interrupted on the way out."""
+    global _mode, _received
+    if _caught:  # signals are noted already
+        yield
+        return
+    try:
+        old = {sig: signal.signal(sig, _on_signal) for sig in _SIGNALS}
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    _mode, _received = "defer", None
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        stop, _received = _received, None
+    if stop is not None:
+        raise Interrupted(stop)
+
+
+@contextmanager
+def _signals_blocked():
+    """Block SIGINT and SIGTERM in this thread for the while; processes started meanwhile
+    inherit the mask (a signal that arrives is delivered when the block ends)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def available_cpus() -> int:
@@ -54,12 +179,17 @@ def batch_size(n_items: int, workers: int) -> int:
 # --------------------------------------------------------------------------- workers
 
 _task = None
+_stopping = False  # this worker got SIGTERM: finish the current item, take no more
 
 
-def _worker_init(fn, args) -> None:
+def _worker_init(fn, args, lifeline=None) -> None:
     global _task
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
     signal.signal(signal.SIGTERM, _worker_stop)
+    if hasattr(signal, "pthread_sigmask"):  # blocked while the process started (see _new_pool)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    if lifeline is not None:
+        threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True).start()
     import cv2
 
     from maskcli.masks import warm_up
@@ -70,47 +200,60 @@ def _worker_init(fn, args) -> None:
 
 
 def _worker_stop(signum, frame) -> None:
+    global _stopping
+    _stopping = True
+
+
+def _watch_parent(lifeline) -> None:
+    """Wait for the parent's end of the pipe to close: the parent is gone (killed, perhaps by
+    SIGKILL). Then remove the temporary file this worker is writing and exit at once."""
+    try:
+        while True:
+            lifeline.recv_bytes()
+    except (EOFError, OSError):
+        pass
     from maskcli.masks import discard_temp_files
 
     discard_temp_files()
-    os._exit(128 + signum)
+    os._exit(1)
 
 
 def _run_batch(batch):
+    """The results of the batch's items, in order; fewer than the items when the worker was
+    told to stop (it finishes the item it is on first, so every result is a file on disk)."""
     fn, args = _task
-    return [fn(item, *args) for item in batch]
+    results = []
+    for item in batch:
+        if _stopping:
+            break
+        results.append(fn(item, *args))
+    return results
 
 
 def _pool_context():
     # forkserver: workers are not forked from a parent that runs threads (tqdm, the pool's
     # manager thread), and start faster than with spawn. Elsewhere the platform's default.
+    import multiprocessing
+
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["maskcli.tasks", "maskcli.convert", "maskcli.masks", "cv2", "PIL.PngImagePlugin"])
+        from multiprocessing import forkserver, resource_tracker
+
+        # Start the helpers with SIGINT and SIGTERM blocked: they and the workers the fork server
+        # forks inherit that, so Ctrl-C (sent to the whole process group by a terminal) cannot
+        # hit them while they start (no KeyboardInterrupt tracebacks from imports), and a
+        # SIGTERM waits for the worker's handler. The resource tracker unblocks both when it
+        # starts itself, so it goes first.
+        resource_tracker.ensure_running()
+        with _signals_blocked():
+            forkserver.ensure_running()
         return ctx
     return multiprocessing.get_context()
 
 
 # --------------------------------------------------------------------------- running
-
-
-@contextmanager
-def _signals_raise_interrupted():
-    def on_term(signum, frame):
-        raise Interrupted(signum)
-
-    try:
-        old = signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise Interrupted(signal.SIGINT) from None
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, scheduler: str | None = None,
@@ -122,24 +265,90 @@ def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, sched
     With ``scheduler`` (a Dask distributed address) the items run on that cluster instead.
     ``on_crash(items, pids)`` is called when worker processes ``pids`` died while holding
     ``items``, so the caller can remove what they left half-done. Raises
-    :class:`Interrupted` on SIGINT or SIGTERM.
+    :class:`Interrupted` on SIGINT or SIGTERM, after handing over every result that was
+    finished (the item being converted in this process is finished first).
     """
     items = list(items)
-    with _signals_raise_interrupted():
+    with _deferred():
+        stop = _stop_asked()
+        if stop is not None:
+            raise stop
         if scheduler:
             _run_dask(fn, items, args, scheduler, on_result, lost_result)
             return
         if jobs <= 1 or len(items) <= 1:
             for item in items:
+                stop = _stop_asked()
+                if stop is not None:
+                    raise stop
                 on_result(item, fn(item, *args))
             return
         _run_pool(fn, items, args, min(jobs, len(items)), on_result, lost_result, on_crash)
 
 
+class _Pool:
+    """A ProcessPoolExecutor, its worker processes (known before shutdown forgets them) and the
+    lifeline pipe whose far end the workers watch."""
+
+    def __init__(self, fn, args, workers):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = _pool_context()
+        self.lifeline, self._keep = multiprocessing.Pipe(duplex=False)
+        self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                            initargs=(fn, args, self.lifeline))
+        self.processes: dict = {}
+
+    def submit(self, batch):
+        with _signals_blocked():  # a worker started now inherits the mask (see _pool_context)
+            future = self.executor.submit(_run_batch, batch)
+        self.processes.update(getattr(self.executor, "_processes", None) or {})
+        return future
+
+    def pids(self) -> set:
+        return set(self.processes)
+
+    def stop(self, how: str) -> None:
+        """End the workers: "graceful" asks each to finish its item (SIGTERM); "kill" kills
+        them. Returns when they are gone (killing those that take longer than STOP_GRACE)."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        procs = list(self.processes.values())
+        for p in procs:
+            if p.is_alive():
+                p.kill() if how == "kill" else p.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for p in procs:
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
+            if p.is_alive():  # stuck in C code, or on a read that does not end
+                p.kill()
+                p.join(timeout=5)
+
+    def close(self) -> None:
+        """After stop(): let the executor's thread finish, close our end of the lifeline."""
+        thread = getattr(self.executor, "_executor_manager_thread", None)
+        if thread is not None:
+            thread.join(timeout=5)
+        self._keep.close()
+        self.lifeline.close()
+
+
+def _result(future):
+    """Wait for a batch's results, looking for a signal every POLL seconds."""
+    while True:
+        stop = _stop_asked()
+        if stop is not None:
+            raise stop
+        try:
+            return future.result(timeout=POLL)
+        except TimeoutError:  # concurrent.futures' and Dask's are this one
+            continue
+
+
 def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -> None:
     """The pool loop. When a worker dies, the items that were in flight are run again one at
     a time in a fresh pool, so only the item that kills a worker again is reported lost."""
-    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
 
     size = batch_size(len(items), workers)
@@ -147,9 +356,6 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
     suspects: deque = deque()  # items to rerun alone after a worker died
     inflight: deque = deque()  # (batch, future, alone)
     deaths_in_a_row = 0
-
-    def new_pool():
-        return ProcessPoolExecutor(workers, mp_context=_pool_context(), initializer=_worker_init, initargs=(fn, args))
 
     def fill(pool) -> None:
         while True:
@@ -164,28 +370,28 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                     return
                 batch = items[start : start + size]
             try:
-                future = pool.submit(_run_batch, batch)
+                future = pool.submit(batch)
             except BrokenProcessPool as exc:  # a worker died since the last result: the loop
                 future = Future()  # below handles this batch with the others it held
                 future.set_exception(exc)
             inflight.append((batch, future, alone))
 
-    def pids(pool) -> set:
-        return set((getattr(pool, "_processes", None) or {}).keys())
-
-    pool = new_pool()
+    pool = _Pool(fn, args, workers)
     try:
         fill(pool)
-        workers_pids = pids(pool)
         while inflight:
-            batch, future, alone = inflight.popleft()
+            batch, future, alone = inflight[0]
             try:
-                results = future.result()
+                results = _result(future)
+                if len(results) < len(batch):  # a worker was sent SIGTERM, not by us: replace it
+                    raise BrokenProcessPool("a worker was stopped")
             except BrokenProcessPool:
-                pool.shutdown(wait=False, cancel_futures=True)
+                inflight.popleft()
+                pool.stop("kill")  # the rest of the old pool, so nothing writes behind our back
+                pool.close()
                 held = [item for b in [batch, *(b for b, _, _ in inflight)] for item in b]
                 if on_crash is not None:
-                    on_crash(held, workers_pids | pids(pool))
+                    on_crash(held, pool.pids())
                 if alone:  # it killed a worker on its own: report it and go on
                     on_result(batch[0], lost_result)
                     deaths_in_a_row += 1
@@ -194,35 +400,84 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                 else:
                     suspects.extend(held)
                 inflight.clear()
-                pool = new_pool()
+                pool = _Pool(fn, args, workers)
                 fill(pool)
-                workers_pids = pids(pool)
                 continue
+            inflight.popleft()
             if alone:
                 deaths_in_a_row = 0
             for item, result in zip(batch, results):
                 on_result(item, result)
             fill(pool)
-            workers_pids |= pids(pool)
-    except (KeyboardInterrupt, Interrupted):
-        _deliver_finished(inflight, on_result)  # files written before the stop still count
-        _stop_pool(pool)
-        raise
-    except BaseException:
-        _stop_pool(pool)
-        raise
-    pool.shutdown(wait=True)
+        pool.executor.shutdown(wait=True)
+        pool.close()
+    except BaseException as exc:
+        stop = exc if isinstance(exc, Interrupted) else _stop_asked()
+        if stop is None:
+            pool.stop("kill")
+            if on_crash is not None:
+                on_crash([item for b, _, _ in inflight for item in b], pool.pids())
+            pool.close()
+            raise
+        _stop_gracefully(pool, inflight, on_result, on_crash)
+        raise stop from None  # whatever failed, failed because of the signal
+    finally:
+        del pool
+        inflight.clear()
+        _stop_helpers()
 
 
-def _deliver_finished(inflight, on_result) -> None:
-    """Hand over the results of the batches that finished before a run was stopped."""
+def _stop_helpers() -> None:
+    """Stop multiprocessing's fork server and resource tracker once the workers are gone, and
+    reap them: left to exit after maskcli does, they would linger as zombies where the init
+    process does not reap orphans (some containers and sandboxes)."""
+    import gc
+    from multiprocessing import forkserver, resource_tracker
+
+    gc.collect()  # the pool's queues: their semaphores tell the tracker they are gone
+    for helper, pid_name, fd_name in ((getattr(forkserver, "_forkserver", None), "_forkserver_pid", "_forkserver_alive_fd"),
+                                      (getattr(resource_tracker, "_resource_tracker", None), "_pid", "_fd")):
+        pid, fd = getattr(helper, pid_name, None), getattr(helper, fd_name, None)
+        if pid is None or fd is None:
+            continue
+        os.close(fd)  # its "alive" pipe: the helper exits when no process holds it
+        setattr(helper, fd_name, None)
+        setattr(helper, pid_name, None)
+        if helper is getattr(forkserver, "_forkserver", None):
+            address = getattr(helper, "_forkserver_address", None)
+            helper._forkserver_address = None
+            if isinstance(address, str) and not address.startswith("\0"):
+                try:
+                    os.unlink(address)
+                except OSError:
+                    pass
+        _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    deadline = time.monotonic() + 5
     try:
-        for batch, future, _ in inflight:
-            if future.done() and not future.cancelled() and future.exception() is None:
-                for item, result in zip(batch, future.result()):
-                    on_result(item, result)
-    except (KeyboardInterrupt, Interrupted):  # a second Ctrl-C: stop counting
+        while os.waitpid(pid, os.WNOHANG)[0] == 0:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return
+            time.sleep(0.01)
+    except ChildProcessError:
         pass
+
+
+def _stop_gracefully(pool, inflight, on_result, on_crash) -> None:
+    """Each worker finishes the item it is on; hand over every result that was finished, in
+    item order, so the summary counts exactly the files on disk."""
+    pool.stop("graceful")
+    for batch, future, _ in inflight:
+        if future.done() and not future.cancelled() and future.exception() is None:
+            for item, result in zip(batch, future.result()):
+                on_result(item, result)
+    if on_crash is not None:  # workers that had to be killed could not remove their temp file
+        on_crash([item for b, _, _ in inflight for item in b], pool.pids())
+    pool.close()
 
 
 def _dask_batch(fn, args, batch):
@@ -263,7 +518,7 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
         while inflight:
             batch, future = inflight.popleft()
             try:
-                results = future.result()
+                results = _result(future)
             except Exception:  # KilledWorker after Dask's retries, or a lost connection
                 results = [lost_result] * len(batch)
             for item, result in zip(batch, results):
@@ -275,20 +530,6 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
         raise
     finally:
         client.close()
-
-
-def _stop_pool(pool) -> None:
-    """Stop every worker now; each removes its temporary file before it exits."""
-    pool.shutdown(wait=False, cancel_futures=True)
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for p in processes:
-        if p.is_alive():
-            p.terminate()
-    for p in processes:
-        p.join(timeout=5)
-        if p.is_alive():  # pragma: no cover - a worker stuck in C code
-            p.kill()
-            p.join(timeout=5)
 
 
 # --------------------------------------------------------------------------- progress
