@@ -11,7 +11,8 @@ looks for it between files (every file it reports is on disk and every file on d
 wrote is reported), and :func:`interruptible` regions (listing inputs, reading stdin: work that
 may block and leaves nothing behind) raise :class:`Interrupted` (exit status 128 + the signal's
 number) at once. Signals after the first are ignored: the run is already stopping, and stopping
-is bounded. :func:`settle` ends the run: it says whether a signal came, and from then on
+is bounded (except that a second one gives up a file being converted in this process, say a read
+that does not end). :func:`settle` ends the run: it says whether a signal came, and from then on
 signals change nothing (the summary and report being written stay true).
 
 Worker processes never see Ctrl-C (SIGINT is blocked in the fork server and the workers); a
@@ -62,9 +63,15 @@ _received: int | None = None  # the first signal
 _mode = "defer"  # "defer": note it (run looks); "raise": raise Interrupted; "settled": ignore it
 
 
+_abandon = False  # a file is being converted in this process: a second signal gives it up
+
+
 def _on_signal(signum, frame) -> None:
-    global _received
+    global _received, _abandon
     if _received is not None or _mode == "settled":
+        if _abandon and _mode != "settled":  # e.g. a read that never ends: give the file up
+            _abandon = False
+            raise Interrupted(_received)
         return  # already stopping (or done): a second Ctrl-C must not break the clean-up
     _received = signum
     if _mode == "raise":
@@ -277,13 +284,23 @@ def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, sched
             _run_dask(fn, items, args, scheduler, on_result, lost_result)
             return
         if jobs <= 1 or len(items) <= 1:
-            for item in items:
-                stop = _stop_asked()
-                if stop is not None:
-                    raise stop
-                on_result(item, fn(item, *args))
+            _run_here(fn, items, args, on_result)
             return
         _run_pool(fn, items, args, min(jobs, len(items)), on_result, lost_result, on_crash)
+
+
+def _run_here(fn, items, args, on_result) -> None:
+    global _abandon
+    for item in items:
+        stop = _stop_asked()
+        if stop is not None:
+            raise stop
+        _abandon = True
+        try:
+            result = fn(item, *args)
+        finally:
+            _abandon = False
+        on_result(item, result)
 
 
 class _Pool:

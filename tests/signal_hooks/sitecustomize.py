@@ -1,0 +1,81 @@
+"""Test hooks for tests/test_signals.py, loaded by every Python process the tests start (this
+folder is put first on PYTHONPATH), so also by the fork server and the worker processes.
+Nothing here runs unless MASKCLI_TEST_MARKS names a folder; maskcli itself knows nothing of it.
+
+- writes ``started`` in that folder when maskcli's CLI module starts being imported (maskcli's
+  signal handlers are in place by then);
+- with MASKCLI_TEST_SLOW_FILES=SECONDS: every mask read writes ``<name>.read`` there and then
+  sleeps that long, so that "in the middle of a run" lasts;
+- with MASKCLI_TEST_SLOW_LIST=FOLDER: listing a folder under FOLDER writes ``listing`` there and
+  sleeps half a second, so that "while the inputs are listed" lasts.
+"""
+
+import os
+import sys
+import time
+
+MARKS = os.environ.get("MASKCLI_TEST_MARKS")
+
+
+def _mark(name: str) -> None:
+    with open(os.path.join(MARKS, name), "a"):
+        pass
+
+
+def _audit(event, args):
+    if event == "import" and args[0] == "maskcli.cli":
+        _mark("started")
+
+
+def _slow_reads(module) -> None:
+    seconds = float(os.environ["MASKCLI_TEST_SLOW_FILES"])
+    real = module.read_mask
+
+    def read_mask(path):
+        mask = real(path)
+        _mark(os.path.basename(os.fspath(path)) + ".read")
+        time.sleep(seconds)
+        return mask
+
+    module.read_mask = read_mask
+
+
+class _PatchOnImport:
+    """Patches maskcli.masks right after it is first imported."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "maskcli.masks":
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, path)
+        if spec is None:
+            return None
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            _slow_reads(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _slow_listing(root: str) -> None:
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.path.abspath(os.fspath(path)).startswith(root):
+            _mark("listing")
+            time.sleep(0.5)
+        return real(path)
+
+    os.scandir = scandir
+
+
+if MARKS:
+    sys.addaudithook(_audit)
+    if os.environ.get("MASKCLI_TEST_SLOW_FILES"):
+        sys.meta_path.insert(0, _PatchOnImport())
+    if os.environ.get("MASKCLI_TEST_SLOW_LIST"):
+        _slow_listing(os.path.abspath(os.environ["MASKCLI_TEST_SLOW_LIST"]))

@@ -1,0 +1,275 @@
+"""SIGINT, SIGTERM and SIGKILL against real `python -m maskcli` processes, for every command, with
+and without worker processes, at start-up, while listing inputs, mid-run and at the end.
+
+Every test process runs in its own session, so its process group can be signalled the way a
+terminal does it and inspected afterwards. tests/signal_hooks/sitecustomize.py makes each file
+slow to read (and leaves a mark per file read) so that "mid-run" reliably is; deadlines are
+generous guards against hangs, never measurements.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_png
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc") or os.name != "posix",
+                                reason="needs POSIX signals and /proc to see the process group")
+
+HOOKS = Path(__file__).parent / "signal_hooks"
+DEADLINE = 60  # seconds: a hang guard, not a timing
+N_FILES = 40
+COLORS = np.array([[128, 64, 128], [70, 70, 70], [0, 0, 142], [107, 142, 35]], np.uint8)  # cityscapes
+CONVERTERS = ("to-index", "to-rgb", "remap")
+
+
+def make_inputs(root: Path, command: str) -> None:
+    """N_FILES small masks in two folders: color masks, trainIds (to-rgb) or labelIds (remap)."""
+    rng = np.random.default_rng(5)
+    for i in range(N_FILES):
+        blocks = rng.integers(0, 4, (4, 4))
+        if command == "to-rgb":
+            array = np.array([0, 2, 13, 8], np.uint8)[blocks]
+        elif command == "remap":
+            array = np.array([7, 11, 26, 21], np.uint8)[blocks]
+        else:
+            array = COLORS[blocks]
+        write_png(root / f"{i % 2}" / f"{i:03d}.png", array.repeat(8, 0).repeat(8, 1))
+
+
+def command_args(command: str, tmp_path: Path, jobs: int) -> list[str]:
+    inputs = str(tmp_path / "in")
+    if command == "extract-palette":
+        return [command, inputs, "-o", str(tmp_path / "palette.yaml"), "-j", str(jobs)]
+    report = ["--report", str(tmp_path / "report.json")]
+    if command == "check":
+        return [command, inputs, "-p", "cityscapes", "-j", str(jobs), *report]
+    target = ["--map", "cityscapes-trainids"] if command == "remap" else ["-p", "cityscapes"]
+    return [command, inputs, "-o", str(tmp_path / "out"), *target, "-j", str(jobs), *report]
+
+
+def start(args, tmp_path: Path, slow_files: float = 0.05, slow_list: Path | None = None, **popen):
+    marks = tmp_path / "marks"
+    marks.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(HOOKS), *filter(None, [env.get("PYTHONPATH")])])
+    env["MASKCLI_TEST_MARKS"] = str(marks)
+    env["MASKCLI_TEST_SLOW_FILES"] = str(slow_files)
+    if slow_list is not None:
+        env["MASKCLI_TEST_SLOW_LIST"] = str(slow_list)
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    return subprocess.Popen([sys.executable, "-m", "maskcli", *args], env=env, start_new_session=True, **popen)
+
+
+def wait_for(proc, what, condition) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert proc.poll() is None, f"maskcli ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {DEADLINE} s"
+        time.sleep(0.01)
+
+
+def reads(tmp_path: Path) -> int:
+    return sum(1 for name in os.listdir(tmp_path / "marks") if name.endswith(".read"))
+
+
+def group(pgid: int) -> list[tuple[int, str]]:
+    """(pid, state) of every process in process group ``pgid``, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            found.append((int(entry), fields[0]))
+    return found
+
+
+def assert_group_ends(pgid: int, zombies_ok: bool = False) -> None:
+    """Nothing of the run is left: no worker, fork server or resource tracker, alive or
+    <defunct> (zombies only with ``zombies_ok``: orphans of a SIGKILLed process are the init
+    process's to reap)."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        left = [(pid, state) for pid, state in group(pgid) if not (zombies_ok and state == "Z")]
+        if not left:
+            return
+        assert time.monotonic() < deadline, f"processes left behind: {left}"
+        time.sleep(0.05)
+
+
+def send(proc, sig: int, to_group: bool) -> None:
+    try:
+        os.killpg(proc.pid, sig) if to_group else proc.send_signal(sig)
+    except ProcessLookupError:  # it had ended already ("at the end")
+        pass
+
+
+def interrupt(proc, signals: str) -> None:
+    """INT: Ctrl-C (the whole group); INT2: Ctrl-C twice; TERM: `kill PID` (maskcli alone)."""
+    if signals == "TERM":
+        send(proc, signal.SIGTERM, to_group=False)
+        return
+    send(proc, signal.SIGINT, to_group=True)
+    if signals == "INT2":
+        time.sleep(0.2)  # into the clean-up of the first one
+        send(proc, signal.SIGINT, to_group=True)
+
+
+def check_outcome(command: str, tmp_path: Path, proc, signals: str, may_finish: bool) -> None:
+    stdout, stderr = proc.communicate(timeout=DEADLINE)
+    stderr = stderr.decode(errors="replace")
+    assert_group_ends(proc.pid)
+    name = "SIGTERM" if signals == "TERM" else "SIGINT"
+    for bad in ("Traceback", "Exception ignored", "Aborted", "KeyboardInterrupt"):
+        assert bad not in stderr, stderr
+    finished = proc.returncode == 0 and may_finish
+    if not finished:
+        assert proc.returncode == 128 + getattr(signal, name), stderr
+    lines = [line for line in stderr.splitlines() if line.startswith(f"{command}: ")]
+    assert lines, stderr
+    summary = lines[-1] if command != "extract-palette" else lines[0]
+    assert (f"interrupted by {name} after" in summary) != finished, stderr
+
+    if command in CONVERTERS:
+        out = tmp_path / "out"
+        everything = [p for p in out.rglob("*")] if out.exists() else []
+        assert not [p for p in everything if p.name.startswith(".") or p.suffix != ".png" and p.is_file()], everything
+        on_disk = sorted(str(p) for p in everything if p.is_file())
+        converted = int(re.search(r"(\d+) converted", summary).group(1))
+        assert converted == len(on_disk), (summary, len(on_disk))
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert report["interrupted"] == (None if finished else name)
+        assert report["converted"] == converted
+        assert sorted(f["output"] for f in report["files"] if f["status"] == "converted") == on_disk
+    elif command == "check":
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert report["interrupted"] == (None if finished else name)
+        assert report["passed"] + report["failed"] == report["checked"] == len(report["files"])
+        ok = int(re.search(r"(\d+) ok", summary).group(1))
+        assert ok == report["passed"]
+        if finished:
+            assert report["checked"] == report["total"] == N_FILES
+        else:
+            assert f"after {report['checked']} of {report['total']} files" in summary
+    else:
+        palette = tmp_path / "palette.yaml"
+        assert palette.exists() == finished, stderr
+        if not finished:
+            assert "extract-palette: no palette written" in stderr
+    assert not list(tmp_path.glob(".*")), "temporary files left"
+
+
+COMMANDS = ("to-index", "to-rgb", "remap", "check", "extract-palette")
+# Mid-run: every command with and without workers; the signals take turns so that each command
+# meets each kind, and to-index meets all three with both -j.
+MID = [(c, j, ("INT", "INT2", "TERM")[(i + j) % 3]) for i, c in enumerate(COMMANDS) for j in (1, 2)]
+MID += [("to-index", 1, "INT"), ("to-index", 2, "INT2"), ("to-index", 2, "TERM")]
+MID = list(dict.fromkeys(MID))
+
+
+@pytest.mark.parametrize("command, jobs, signals", MID)
+def test_a_signal_mid_run_stops_it_and_the_summary_counts_what_is_on_disk(tmp_path, command, jobs, signals):
+    make_inputs(tmp_path / "in", command)
+    proc = start(command_args(command, tmp_path, jobs), tmp_path)
+    wait_for(proc, "files read", lambda: reads(tmp_path) >= 3)
+    interrupt(proc, signals)
+    check_outcome(command, tmp_path, proc, signals, may_finish=False)
+
+
+@pytest.mark.parametrize("command, jobs, signals", [
+    ("to-index", 2, "INT"), ("to-index", 1, "TERM"), ("check", 2, "INT2"), ("extract-palette", 1, "INT"),
+])
+def test_a_signal_during_start_up_ends_the_run_quietly(tmp_path, command, jobs, signals):
+    make_inputs(tmp_path / "in", command)
+    proc = start(command_args(command, tmp_path, jobs), tmp_path)
+    wait_for(proc, "start-up", lambda: (tmp_path / "marks" / "started").exists())
+    interrupt(proc, signals)
+    check_outcome(command, tmp_path, proc, signals, may_finish=False)
+
+
+@pytest.mark.parametrize("command, jobs, signals", [
+    ("to-index", 2, "INT"), ("remap", 1, "INT2"), ("check", 1, "TERM"), ("extract-palette", 2, "INT"),
+])
+def test_a_signal_while_inputs_are_listed_ends_the_run(tmp_path, command, jobs, signals):
+    make_inputs(tmp_path / "in", command)
+    proc = start(command_args(command, tmp_path, jobs), tmp_path, slow_list=tmp_path / "in")
+    wait_for(proc, "listing", lambda: (tmp_path / "marks" / "listing").exists())
+    interrupt(proc, signals)
+    check_outcome(command, tmp_path, proc, signals, may_finish=False)
+
+
+@pytest.mark.parametrize("command, jobs, signals", [
+    ("to-index", 2, "INT2"), ("to-rgb", 1, "TERM"), ("check", 2, "INT"), ("extract-palette", 2, "TERM"),
+])
+def test_a_signal_at_the_end_gives_a_consistent_outcome(tmp_path, command, jobs, signals):
+    """After the last file is read the run may finish or be interrupted; either way what it
+    says (exit status, summary, report) agrees with what is on disk."""
+    make_inputs(tmp_path / "in", command)
+    proc = start(command_args(command, tmp_path, jobs), tmp_path, slow_files=0.01)
+    wait_for(proc, "every file read", lambda: reads(tmp_path) >= N_FILES)
+    interrupt(proc, signals)
+    check_outcome(command, tmp_path, proc, signals, may_finish=True)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_run_that_ends_normally_leaves_no_process_behind(tmp_path, jobs):
+    make_inputs(tmp_path / "in", "to-index")
+    proc = start(command_args("to-index", tmp_path, jobs), tmp_path, slow_files=0)
+    _, stderr = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0, stderr
+    assert_group_ends(proc.pid)  # no worker, fork server or resource tracker, not even <defunct>
+
+
+def test_sigkill_of_maskcli_takes_its_workers_along(tmp_path):
+    """`maskcli ... 2>&1 | cat` must end when maskcli is killed: nothing else may keep the pipe."""
+    make_inputs(tmp_path / "in", "to-index")
+    read_end, write_end = os.pipe()
+    proc = start(command_args("to-index", tmp_path, 2), tmp_path, stdout=write_end, stderr=write_end)
+    os.close(write_end)
+    try:
+        wait_for(proc, "files read", lambda: reads(tmp_path) >= 3)
+        proc.kill()
+        proc.wait(timeout=DEADLINE)
+        os.set_blocking(read_end, False)
+        deadline = time.monotonic() + DEADLINE
+        while True:  # read until EOF: every holder of the pipe has exited
+            try:
+                if not os.read(read_end, 65536):
+                    break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, f"the pipe is still held by {group(proc.pid)}"
+                time.sleep(0.05)
+    finally:
+        os.close(read_end)
+    assert_group_ends(proc.pid, zombies_ok=True)
+    out = tmp_path / "out"
+    assert not [p for p in out.rglob(".*")] if out.exists() else True, "temporary files left"
+
+
+def test_with_j1_a_second_ctrl_c_gives_up_a_file_that_never_ends(tmp_path):
+    """The first Ctrl-C waits for the file being converted; a read that does not end (here: a
+    test hook that sleeps for ten minutes) is given up at the second one."""
+    make_inputs(tmp_path / "in", "to-index")
+    proc = start(command_args("to-index", tmp_path, 1), tmp_path, slow_files=600)
+    wait_for(proc, "a file read", lambda: reads(tmp_path) >= 1)
+    send(proc, signal.SIGINT, to_group=True)
+    time.sleep(0.5)
+    assert proc.poll() is None  # still on its file
+    send(proc, signal.SIGINT, to_group=True)
+    check_outcome("to-index", tmp_path, proc, "INT", may_finish=False)
+    assert json.loads((tmp_path / "report.json").read_text())["converted"] == 0
