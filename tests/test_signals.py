@@ -120,9 +120,10 @@ def send(proc, sig: int, to_group: bool) -> None:
 
 
 def interrupt(proc, signals: str) -> None:
-    """INT: Ctrl-C (the whole group); INT2: Ctrl-C twice; TERM: `kill PID` (maskcli alone)."""
-    if signals == "TERM":
-        send(proc, signal.SIGTERM, to_group=False)
+    """INT: Ctrl-C (the whole group); INT2: Ctrl-C twice; TERM: `kill PID` (maskcli alone);
+    TERMG: SIGTERM to the whole group (`kill -TERM -PGID`, a service manager)."""
+    if signals.startswith("TERM"):
+        send(proc, signal.SIGTERM, to_group=signals == "TERMG")
         return
     send(proc, signal.SIGINT, to_group=True)
     if signals == "INT2":
@@ -134,7 +135,7 @@ def check_outcome(command: str, tmp_path: Path, proc, signals: str, may_finish: 
     stdout, stderr = proc.communicate(timeout=DEADLINE)
     stderr = stderr.decode(errors="replace")
     assert_group_ends(proc.pid)
-    name = "SIGTERM" if signals == "TERM" else "SIGINT"
+    name = "SIGTERM" if signals.startswith("TERM") else "SIGINT"
     for bad in ("Traceback", "Exception ignored", "Aborted", "KeyboardInterrupt"):
         assert bad not in stderr, stderr
     finished = proc.returncode == 0 and may_finish
@@ -178,7 +179,8 @@ COMMANDS = ("to-index", "to-rgb", "remap", "check", "extract-palette")
 # Mid-run: every command with and without workers; the signals take turns so that each command
 # meets each kind, and to-index meets all three with both -j.
 MID = [(c, j, ("INT", "INT2", "TERM")[(i + j) % 3]) for i, c in enumerate(COMMANDS) for j in (1, 2)]
-MID += [("to-index", 1, "INT"), ("to-index", 2, "INT2"), ("to-index", 2, "TERM")]
+MID += [("to-index", 1, "INT"), ("to-index", 2, "INT2"), ("to-index", 2, "TERM"), ("to-index", 2, "TERMG"),
+        ("check", 1, "TERMG")]
 MID = list(dict.fromkeys(MID))
 
 
@@ -198,6 +200,19 @@ def test_a_signal_during_start_up_ends_the_run_quietly(tmp_path, command, jobs, 
     make_inputs(tmp_path / "in", command)
     proc = start(command_args(command, tmp_path, jobs), tmp_path)
     wait_for(proc, "start-up", lambda: (tmp_path / "marks" / "started").exists())
+    interrupt(proc, signals)
+    check_outcome(command, tmp_path, proc, signals, may_finish=False)
+
+
+@pytest.mark.parametrize("command, signals", [
+    ("to-index", "INT"), ("to-rgb", "TERMG"), ("check", "INT2"), ("extract-palette", "INT"), ("remap", "TERM"),
+])
+def test_a_signal_while_the_worker_pool_starts_ends_the_run_quietly(tmp_path, command, signals):
+    """Ctrl-C reaches the whole process group, also multiprocessing's fork server while it is
+    still importing, and workers before they are set up: none of them may print a traceback."""
+    make_inputs(tmp_path / "in", command)
+    proc = start(command_args(command, tmp_path, 2), tmp_path)
+    wait_for(proc, "the pool", lambda: (tmp_path / "marks" / "pool").exists())
     interrupt(proc, signals)
     check_outcome(command, tmp_path, proc, signals, may_finish=False)
 

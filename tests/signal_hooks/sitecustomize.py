@@ -3,7 +3,7 @@ folder is put first on PYTHONPATH), so also by the fork server and the worker pr
 Nothing here runs unless MASKCLI_TEST_MARKS names a folder; maskcli itself knows nothing of it.
 
 - writes ``started`` in that folder when maskcli's CLI module starts being imported (maskcli's
-  signal handlers are in place by then);
+  signal handlers are in place by then), and ``pool`` when the worker pool is about to start;
 - with MASKCLI_TEST_SLOW_FILES=SECONDS: every mask read writes ``<name>.read`` there and then
   sleeps that long, so that "in the middle of a run" lasts;
 - with MASKCLI_TEST_SLOW_LIST=FOLDER: listing a folder under FOLDER writes ``listing`` there and
@@ -25,6 +25,8 @@ def _mark(name: str) -> None:
 def _audit(event, args):
     if event == "import" and args[0] == "maskcli.cli":
         _mark("started")
+    elif event == "import" and args[0] == "concurrent.futures.process":
+        _mark("pool")  # the worker pool (and multiprocessing's fork server) is about to start
 
 
 def _slow_reads(module) -> None:
