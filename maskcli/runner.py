@@ -400,7 +400,15 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
             batch, future, alone = inflight[0]
             try:
                 results = _result(future)
-                if len(results) < len(batch):  # a worker was sent SIGTERM, not by us: replace it
+                if len(results) < len(batch):  # its worker got SIGTERM: what it did is on disk
+                    inflight.popleft()
+                    for item, result in zip(batch, results):
+                        on_result(item, result)
+                    stop = _stop_asked()
+                    if stop is not None:  # SIGTERM to the whole group: we stop too
+                        raise stop
+                    batch, alone = batch[len(results):], False  # a SIGTERM for the worker alone:
+                    inflight.appendleft((batch, future, alone))  # replace the pool, rerun the rest
                     raise BrokenProcessPool("a worker was stopped")
             except BrokenProcessPool:
                 inflight.popleft()

@@ -288,3 +288,26 @@ def test_with_j1_a_second_ctrl_c_gives_up_a_file_that_never_ends(tmp_path):
     send(proc, signal.SIGINT, to_group=True)
     check_outcome("to-index", tmp_path, proc, "INT", may_finish=False)
     assert json.loads((tmp_path / "report.json").read_text())["converted"] == 0
+
+
+def test_sigterm_to_one_worker_alone_loses_nothing(tmp_path):
+    """Someone terminates one worker process (not maskcli): the files it finished count, the
+    rest of its work is done by new workers, and the run ends normally."""
+    make_inputs(tmp_path / "in", "to-index")
+    proc = start(command_args("to-index", tmp_path, 2), tmp_path)
+    wait_for(proc, "files read", lambda: reads(tmp_path) >= 3)
+    parents = {}
+    for pid, _ in group(proc.pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parents[pid] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            pass
+    workers = [pid for pid, parent in parents.items() if parent not in (proc.pid, 1) and pid != proc.pid]
+    assert workers, parents  # forked by the fork server: grandchildren of maskcli
+    os.kill(workers[0], signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0, stderr
+    assert f"to-index: {N_FILES} converted, 0 failed" in stderr.decode()
+    assert sorted(p.suffix for p in (tmp_path / "out").rglob("*.*")) == [".png"] * N_FILES  # no .tmp
+    assert_group_ends(proc.pid)
