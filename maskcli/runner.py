@@ -61,8 +61,6 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _caught = False  # catch_signals() was called: the handlers stay for the life of the process
 _received: int | None = None  # the first signal
 _mode = "defer"  # "defer": note it (run looks); "raise": raise Interrupted; "settled": ignore it
-
-
 _abandon = False  # a file is being converted in this process: a second signal gives it up
 
 

@@ -50,3 +50,24 @@ def test_temporary_files_of_a_killed_worker_are_removed(tmp_path):
                lost_result="lost", on_crash=_discard_partial)
     assert seen[str(tmp_path / "die5.png")] == "lost"
     assert sorted(os.listdir(tmp_path)) == sorted(f"ok{i}.png" for i in range(12) if i != 5)  # no .tmp left
+
+
+def _signal_self_at(item, at, signum):
+    import os
+
+    if item == at:
+        os.kill(os.getpid(), signum)  # arrives while this item is being worked on
+    return item * 2
+
+
+def test_a_signal_in_process_stops_after_the_current_item_and_is_not_a_file_error():
+    import signal
+
+    seen = []
+    with pytest.raises(runner.Interrupted) as stop:
+        runner.run(_signal_self_at, list(range(10)), args=(3, signal.SIGTERM), jobs=1,
+                   on_result=lambda i, r: seen.append((i, r)))
+    assert stop.value.exit_code == 143
+    assert seen == [(i, 2 * i) for i in range(4)]  # the item in progress finished, no more started
+    assert not isinstance(stop.value, Exception)  # per-file `except Exception` cannot swallow it
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the library's handlers are put back
