@@ -33,8 +33,8 @@ def _slow_reads(module) -> None:
     seconds = float(os.environ["MASKCLI_TEST_SLOW_FILES"])
     real = module.read_mask
 
-    def read_mask(path):
-        mask = real(path)
+    def read_mask(path, *args, **kwargs):
+        mask = real(path, *args, **kwargs)
         _mark(os.path.basename(os.fspath(path)) + ".read")
         time.sleep(seconds)
         return mask
