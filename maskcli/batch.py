@@ -49,7 +49,7 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
         interrupted = stop
 
     if run.dry_run and interrupted:
-        return interrupted.exit_code
+        raise interrupted  # nothing to summarize: the command line says it was interrupted
     if run.dry_run:
         up_to_date = set(current)
         for path, reason in plan.problems:

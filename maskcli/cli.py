@@ -488,7 +488,7 @@ def main(*args, **kwargs):
 
     runner.catch_signals()
     try:
-        cli.main(*args, standalone_mode=True, **kwargs)
+        cli.main(*args, **kwargs)
         code = 0
     except SystemExit as exc:
         code = exc.code
