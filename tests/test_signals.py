@@ -311,3 +311,16 @@ def test_sigterm_to_one_worker_alone_loses_nothing(tmp_path):
     assert f"to-index: {N_FILES} converted, 0 failed" in stderr.decode()
     assert sorted(p.suffix for p in (tmp_path / "out").rglob("*.*")) == [".png"] * N_FILES  # no .tmp
     assert_group_ends(proc.pid)
+
+
+@pytest.mark.parametrize("signals", ["INT", "TERM"])
+def test_a_signal_while_waiting_for_stdin_ends_quietly(tmp_path, signals):
+    """`maskcli to-index - -o - ...` blocked on a stdin nobody writes to."""
+    proc = start(["to-index", "-", "-o", "-", "-p", "cityscapes"], tmp_path, stdin=subprocess.PIPE)
+    wait_for(proc, "start-up", lambda: (tmp_path / "marks" / "started").exists())
+    interrupt(proc, signals)
+    stdout, stderr = proc.communicate(timeout=DEADLINE)
+    name = "SIGTERM" if signals == "TERM" else "SIGINT"
+    assert proc.returncode == 128 + getattr(signal, name)
+    assert stderr.decode().strip() == f"maskcli: interrupted by {name}" and stdout == b""
+    assert_group_ends(proc.pid)
