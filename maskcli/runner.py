@@ -191,7 +191,7 @@ def _worker_init(fn, args, lifeline=None) -> None:
     global _task
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
     signal.signal(signal.SIGTERM, _worker_stop)
-    if hasattr(signal, "pthread_sigmask"):  # blocked while the process started (see _new_pool)
+    if hasattr(signal, "pthread_sigmask"):  # blocked while the process started (see _pool_context)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     if lifeline is not None:
         threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True).start()
