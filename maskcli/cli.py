@@ -64,6 +64,21 @@ def cli():
     """
 
 
+def _interruptible(command):
+    """For a command that is not a batch run (those stop between files, see runner): a signal
+    stops it wherever it is, at once."""
+    import functools
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        from maskcli.runner import interruptible
+
+        with interruptible():
+            return command(*args, **kwargs)
+
+    return run
+
+
 def _recorded(params: dict) -> dict:
     """The options of a run as the JSON report records them."""
     out = {}
@@ -355,6 +370,7 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
 @inputs_argument
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per file on stdout: {\"file\": ..., \"record\": {...} or null}.")
+@_interruptible
 def info(inputs, as_json):
     """Say what made each output: the command, palette, options and digest maskcli recorded.
 
@@ -405,6 +421,7 @@ def palettes(ctx):
 
 
 @palettes.command("list")
+@_interruptible
 def palettes_list():
     """List the built-in palettes: name, class count, description."""
     from maskcli.palette import builtin_palettes, load_palette
@@ -423,6 +440,7 @@ def palettes_list():
               "Written as --report files are: replaced whole, in place for a device/FIFO, through links.")
 @click.option("--color/--no-color", "colored", default=None,
               help="Color swatches before each class (default: when stdout is a terminal and NO_COLOR is unset).")
+@_interruptible
 def palettes_show(name, legend, colored):
     """Print one palette (a built-in name or a file): id, name, color, ignore settings.
 
@@ -454,6 +472,7 @@ def palettes_show(name, legend, colored):
 @palettes.command("convert")
 @click.argument("source", metavar="PALETTE")
 @click.argument("target", metavar="OUT.yaml", type=click.Path(dir_okay=False, allow_dash=True))
+@_interruptible
 def palettes_convert(source, target):
     """Write any palette (a built-in, or a file in any format maskcli reads) as maskcli YAML.
 

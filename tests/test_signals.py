@@ -324,3 +324,15 @@ def test_a_signal_while_waiting_for_stdin_ends_quietly(tmp_path, signals):
     assert proc.returncode == 128 + getattr(signal, name)
     assert stderr.decode().strip() == f"maskcli: interrupted by {name}" and stdout == b""
     assert_group_ends(proc.pid)
+
+
+def test_a_signal_stops_a_command_that_is_not_a_batch_run_at_once(tmp_path):
+    """`maskcli info` over a folder that is slow to list: Ctrl-C stops it there."""
+    make_inputs(tmp_path / "in", "to-index")
+    proc = start(["info", str(tmp_path / "in")], tmp_path, slow_list=tmp_path / "in")
+    wait_for(proc, "listing", lambda: (tmp_path / "marks" / "listing").exists())
+    interrupt(proc, "INT")
+    stdout, stderr = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 130 and stderr.decode().strip() == "maskcli: interrupted by SIGINT"
+    assert stdout == b""  # it had not got past listing the folder
+    assert_group_ends(proc.pid)
