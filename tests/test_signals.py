@@ -119,15 +119,19 @@ def send(proc, sig: int, to_group: bool) -> None:
         pass
 
 
+GAPS = {"INT2": 0.2, "INT2fast": 0.05, "INT2slow": 1.0}  # seconds between two Ctrl-C
+
+
 def interrupt(proc, signals: str) -> None:
-    """INT: Ctrl-C (the whole group); INT2: Ctrl-C twice; TERM: `kill PID` (maskcli alone);
-    TERMG: SIGTERM to the whole group (`kill -TERM -PGID`, a service manager)."""
+    """INT: Ctrl-C (the whole group); INT2*: Ctrl-C twice, GAPS apart (into the first one's
+    clean-up); TERM: `kill PID` (maskcli alone); TERMG: SIGTERM to the whole group (`kill -TERM
+    -PGID`, as a service manager does)."""
     if signals.startswith("TERM"):
         send(proc, signal.SIGTERM, to_group=signals == "TERMG")
         return
     send(proc, signal.SIGINT, to_group=True)
-    if signals == "INT2":
-        time.sleep(0.2)  # into the clean-up of the first one
+    if signals in GAPS:
+        time.sleep(GAPS[signals])
         send(proc, signal.SIGINT, to_group=True)
 
 
@@ -180,7 +184,8 @@ COMMANDS = ("to-index", "to-rgb", "remap", "check", "extract-palette")
 # meets each kind, and to-index meets all three with both -j.
 MID = [(c, j, ("INT", "INT2", "TERM")[(i + j) % 3]) for i, c in enumerate(COMMANDS) for j in (1, 2)]
 MID += [("to-index", 1, "INT"), ("to-index", 2, "INT2"), ("to-index", 2, "TERM"), ("to-index", 2, "TERMG"),
-        ("check", 1, "TERMG")]
+        ("check", 1, "TERMG"), ("to-index", 2, "INT2fast"), ("to-rgb", 2, "INT2slow"), ("extract-palette", 2, "INT2fast"),
+        ("remap", 1, "INT2slow")]
 MID = list(dict.fromkeys(MID))
 
 
