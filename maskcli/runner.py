@@ -43,6 +43,10 @@ class PoolFailure(MaskcliError):
     """Worker processes die whatever they are given: the run cannot go on."""
 
 
+class _PoolUnavailable(Exception):
+    """Worker processes cannot be started at all (no result came back yet)."""
+
+
 class Interrupted(BaseException):
     """The run was stopped by a signal; ``exit_code`` is 128 + its number.
 
@@ -284,7 +288,12 @@ def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, sched
         if jobs <= 1 or len(items) <= 1:
             _run_here(fn, items, args, on_result)
             return
-        _run_pool(fn, items, args, min(jobs, len(items)), on_result, lost_result, on_crash)
+        try:
+            _run_pool(fn, items, args, min(jobs, len(items)), on_result, lost_result, on_crash)
+        except _PoolUnavailable as exc:
+            print(f"warning: cannot start worker processes ({exc}); converting in this process",
+                  file=sys.stderr, flush=True)
+            _run_here(fn, items, args, on_result)
 
 
 def _run_here(fn, items, args, on_result) -> None:
@@ -309,7 +318,15 @@ class _Pool:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        ctx = _pool_context()
+        from multiprocessing import spawn
+
+        exe = spawn.get_executable()  # what the fork server (or spawn) runs
+        if exe and not os.access(exe, os.X_OK):
+            raise _PoolUnavailable(f"{os.fsdecode(exe)} cannot be run by this user")
+        try:
+            ctx = _pool_context()
+        except OSError as exc:  # the interpreter cannot be started again (permissions, limits)
+            raise _PoolUnavailable(exc.strerror or str(exc)) from None
         self.lifeline, self._keep = multiprocessing.Pipe(duplex=False)
         self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                             initargs=(fn, args, self.lifeline))
@@ -371,6 +388,7 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
     suspects: deque = deque()  # items to rerun alone after a worker died
     inflight: deque = deque()  # (batch, future, alone)
     deaths_in_a_row = 0
+    delivered = 0  # results handed over: before the first, a pool that cannot start is not fatal
 
     def fill(pool) -> None:
         while True:
@@ -389,6 +407,10 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
             except BrokenProcessPool as exc:  # a worker died since the last result: the loop
                 future = Future()  # below handles this batch with the others it held
                 future.set_exception(exc)
+            except OSError as exc:  # the fork server or a worker could not be started
+                if delivered:
+                    raise PoolFailure(f"cannot start worker processes: {exc.strerror or exc}") from None
+                raise _PoolUnavailable(exc.strerror or str(exc)) from None
             inflight.append((batch, future, alone))
 
     pool = _Pool(fn, args, workers)
@@ -400,6 +422,7 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                 results = _result(future)
                 if len(results) < len(batch):  # its worker got SIGTERM: what it did is on disk
                     inflight.popleft()
+                    delivered += len(results)
                     for item, result in zip(batch, results):
                         on_result(item, result)
                     stop = _stop_asked()
@@ -427,6 +450,7 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                 fill(pool)
                 continue
             inflight.popleft()
+            delivered += len(results)
             if alone:
                 deaths_in_a_row = 0
             for item, result in zip(batch, results):
@@ -441,6 +465,8 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
             if on_crash is not None:
                 on_crash([item for b, _, _ in inflight for item in b], pool.pids())
             pool.close()
+            if isinstance(exc, _PoolUnavailable) and delivered:  # a replacement pool failed
+                raise PoolFailure(f"cannot start worker processes again: {exc}") from None
             raise
         _stop_gracefully(pool, inflight, on_result, on_crash)
         raise stop from None  # whatever failed, failed because of the signal

@@ -71,3 +71,19 @@ def test_a_signal_in_process_stops_after_the_current_item_and_is_not_a_file_erro
     assert seen == [(i, 2 * i) for i in range(4)]  # the item in progress finished, no more started
     assert not isinstance(stop.value, Exception)  # per-file `except Exception` cannot swallow it
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the library's handlers are put back
+
+
+def test_workers_that_cannot_be_started_leave_the_work_to_this_process(tmp_path, monkeypatch, capfd):
+    """Where the interpreter cannot be run again (a venv under a folder an unprivileged user
+    cannot enter), -j N says so once and converts in-process instead of failing silently."""
+    from multiprocessing import spawn
+
+    locked = tmp_path / "python"
+    locked.write_text("")
+    locked.chmod(0o644)  # no execute bit: not even root may run it
+    monkeypatch.setattr(spawn, "get_executable", lambda: str(locked))
+    items = list(range(20))
+    assert collect(items, 2) == [(i, 2 * i) for i in items]
+    err = capfd.readouterr().err
+    assert f"cannot start worker processes ({locked} cannot be run by this user)" in err
+    assert "Traceback" not in err
