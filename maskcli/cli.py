@@ -14,6 +14,7 @@ from maskcli import __version__
 from maskcli.errors import MaskcliError, PaletteError, UsageError
 from maskcli.options import (
     EMBEDDED,
+    base_option,
     palette_loader,
     batch_options,
     channel_order_option,
@@ -21,6 +22,7 @@ from maskcli.options import (
     jobs_option,
     output_option,
     palette_option,
+    renames_callback,
     quiet_option,
     report_option,
     scheduler_option,
@@ -57,6 +59,7 @@ def cli():
     $ maskcli check masks/ -p my-palette.yaml
     $ maskcli remap labelIds/ -o trainIds/ --map cityscapes-trainids
     $ maskcli info trainIds/aachen_000000_000019.png
+    $ maskcli overlay gtFine/ --images leftImg8bit/ -o overlays/ -p cityscapes --pair _gtFine_color:_leftImg8bit
     $ maskcli palettes
 
     Exit status: 0 all files converted, 1 some files failed, 2 usage error
@@ -364,6 +367,89 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
                                       names_from, new_colors, hint):
         click.echo(line, err=True)
     click.echo(f"extract-palette: {len(palette.classes)} classes from {len(colors)} colors in {report.converted} file(s)", err=True)
+
+
+def _pair_rules(ctx, param, value):
+    from maskcli.pairing import parse_pair
+
+    try:
+        return tuple(parse_pair(rule) for rule in value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+@cli.command("overlay")
+@stack(
+    inputs_argument,
+    output_option("Output folder: each mask's overlay is written at its path relative to --base, ending in "
+                  ".png (or .jpg with --format jpeg). For a single mask, a file name ending in .png, .jpg "
+                  "or .jpeg (the extension picks the format)."),
+    palette_option(allow_embedded=True),
+    click.option("--images", required=True, type=click.Path(exists=True), metavar="IMAGES",
+                 help="The photos: a folder laid out like the masks' (same relative folders and stems, "
+                 "any of .jpg .jpeg .png .webp .bmp .tif .tiff), or one photo for one mask."),
+    click.option("--pair", "pair", multiple=True, callback=_pair_rules, metavar="OLD:NEW",
+                 help="A mask whose stem ends in OLD pairs with the photo whose stem ends in NEW instead "
+                 "(repeatable; the first match wins), e.g. _gtFine_color:_leftImg8bit."),
+    click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True, metavar="A",
+                 help="Opacity of the class colors: each labeled pixel becomes "
+                 "round((1 - A) * photo + A * color) per channel, halves rounded up."),
+    click.option("--show-ignore", is_flag=True,
+                 help="Blend ignore pixels too, in their color (by default they show the photo)."),
+    click.option("--outline", is_flag=True, help="Draw 1-pixel class boundaries in the class colors, opaque."),
+    click.option("--legend", is_flag=True,
+                 help="Add a strip on the right listing the classes drawn (swatch, id, name)."),
+    click.option("--only", multiple=True, metavar="CLASS",
+                 help="Draw only these classes (names or ids; repeatable or comma-separated); the "
+                 "other pixels show the photo."),
+    click.option("--format", "fmt", type=click.Choice(["png", "jpeg"]), default=None,
+                 help="Output format for a folder -o (default png); a file -o takes its extension's."),
+    click.option("--quality", type=click.IntRange(1, 100), default=90, show_default=True, metavar="Q",
+                 help="JPEG quality."),
+    channel_order_option,
+    jobs_option,
+    scheduler_option,
+    click.option("--update", is_flag=True,
+                 help="Skip masks whose overlay is newer than the mask and its photo and was drawn with "
+                 "the same palette content and options (recorded in the output)."),
+    click.option("-n", "--dry-run", is_flag=True,
+                 help="Print each mask with its photo and output (and pairing errors); write nothing."),
+    *selection_options,
+    base_option,
+    click.option("--rename", "rename", multiple=True, callback=renames_callback,
+                 metavar="OLD:NEW", help="Replace the suffix OLD of an output file's name by NEW."),
+    report_option,
+    quiet_option,
+    click.option("-v", "--verbose", is_flag=True, help="Say more."),
+)
+@click.pass_context
+def overlay(ctx, inputs, output, palette, images, pair, alpha, show_ignore, outline, legend, only, fmt,
+            quality, channel_order, **_):
+    """Draw each mask's class colors over its photo, for looking at a dataset.
+
+    Masks may be index masks (colored through the palette) or color masks (every color is
+    checked against the palette, as to-index does: an unknown color fails the file). Each
+    mask pairs with the photo at the same path relative to --images, with the stem rewritten
+    by --pair and any image extension; a mask with no photo, two photos, or a photo of
+    another size is an error for that file. See docs/visualize.md for the exact formula.
+
+    \b
+    $ maskcli overlay gtFine/ --include '*_color.png' --images leftImg8bit/ -o overlays/ -p cityscapes \\
+          --pair _gtFine_color:_leftImg8bit --format jpeg
+    $ maskcli overlay VOC2012/SegmentationClass --images VOC2012/JPEGImages -o overlays/ -p pascal-voc --legend
+    $ maskcli overlay mask.png --images photo.jpg -o out.jpg -p cityscapes --outline
+    """
+    from maskcli.overlay_run import OverlaySettings, output_format, overlay_tree, resolve_only
+
+    pal = None if palette == EMBEDDED else palette
+    settings = OverlaySettings(
+        "overlay", pal, alpha=alpha, show_ignore=show_ignore, outline=outline, legend=legend,
+        only=resolve_only(only, pal), format=output_format(output, fmt), quality=quality,
+        channel_order=channel_order, verbose=ctx.params["verbose"],
+    )
+    params = dict(ctx.params)
+    params["pair"] = [f"{old}:{new}" for old, new in pair]
+    sys.exit(overlay_tree(inputs, output, images, pair, settings, _run_options(params)))
 
 
 @cli.command("info")

@@ -51,6 +51,9 @@ def _renames(ctx, param, value):
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
+renames_callback = _renames  # for commands that stack their own options
+
+
 def palette_option(allow_embedded: bool = False):
     extra = " 'embedded' keeps the indices each palettized input stores." if allow_embedded else ""
     return click.option(

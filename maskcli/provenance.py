@@ -7,6 +7,9 @@ sits in the first few hundred bytes of the file), holding compact ASCII JSON::
     {"digest":"sha256:<64 hex>","command":"to-index","options":{"format":"indexed"},
      "palette":"cityscapes","source_digest":"sha256:<16 hex>","revision":1,"maskcli":"0.1.0"}
 
+A JPEG output (``maskcli overlay``) carries the same JSON in a comment (COM) segment whose
+text starts with ``maskcli\0``, placed right after the JFIF header (APP0).
+
 (``remap`` records ``"map"`` instead of ``"palette"``; ``-p embedded`` records
 ``"palette":"embedded"`` and no ``source_digest``.) The digest comes first, so ``--update``
 slices it out without parsing the JSON.
@@ -141,12 +144,36 @@ def stamp(png: bytes, record_chunk: bytes) -> bytes:
     return b"".join((png[:_AFTER_IHDR], record_chunk, png[_AFTER_IHDR:]))
 
 
+JPEG_SOI = b"\xff\xd8"
+
+
+def jpeg_comment(settings) -> bytes:
+    """The whole JPEG COM segment (marker, length, data) holding the record of ``settings``."""
+    text = json.dumps(record(settings), separators=(",", ":"), ensure_ascii=True)
+    data = KEYWORD + b"\0" + text.encode("ascii")
+    return b"\xff\xfe" + struct.pack(">H", len(data) + 2) + data
+
+
+def stamp_jpeg(jpeg: bytes, segment: bytes) -> bytes:
+    """``jpeg`` with ``segment`` (see :func:`jpeg_comment`) inserted after SOI and, when the
+    file starts with one, its JFIF APP0 segment."""
+    if jpeg[:2] != JPEG_SOI:
+        raise ValueError("not a JPEG that starts with SOI")
+    at = 2
+    if jpeg[2:4] == b"\xff\xe0" and len(jpeg) >= 6:
+        at = 4 + struct.unpack_from(">H", jpeg, 4)[0]
+    return b"".join((jpeg[:at], segment, jpeg[at:]))
+
+
 # --------------------------------------------------------------------------- reading
 
 
 def _find(head: bytes):
     """The record chunk in the first bytes of a PNG: ``("found", text)``, ``("short", n)``
-    (the chunk needs the first n bytes), or ``("none", None)``."""
+    (the chunk needs the first n bytes), or ``("none", None)``. A JPEG's record is a COM
+    segment before its image data."""
+    if head[:2] == JPEG_SOI:
+        return _find_jpeg(head)
     if head[:8] != PNG_SIGNATURE:
         return "none", None
     pos = 8
@@ -164,6 +191,22 @@ def _find(head: bytes):
             if zlib.crc32(b"tEXt" + data) != struct.unpack_from(">I", head, end - 4)[0]:
                 return "none", None
             return "found", data[len(KEYWORD) + 1 :]
+        pos = end
+    return "none", None
+
+
+def _find_jpeg(head: bytes):
+    pos = 2
+    while pos + 4 <= len(head):
+        marker = head[pos : pos + 2]
+        if marker[0] != 0xFF or marker[1] in (0xDA, 0xD9):  # not a marker, start of scan, end
+            return "none", None
+        length = struct.unpack_from(">H", head, pos + 2)[0]
+        end = pos + 2 + length
+        if marker[1] == 0xFE and head[pos + 4 : pos + 12] == KEYWORD + b"\0":
+            if end > len(head):
+                return "short", end
+            return "found", head[pos + 12 : end]
         pos = end
     return "none", None
 

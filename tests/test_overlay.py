@@ -1,0 +1,340 @@
+"""maskcli overlay: the blend formula, pairing (Cityscapes, VOC, ADE20K layouts), options.
+
+Expected overlays are computed here independently of maskcli's code: the formula
+round_half_up((1 - A) * photo + A * color) is evaluated with Python floats and rounded with
+decimal.Decimal(x).quantize(ROUND_HALF_UP) (Decimal(x) is the exact value of the double), for
+each distinct (photo, color) value pair of an image; masks and photos are read with Pillow.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import write_png
+from maskcli.cli import cli
+from maskcli.palette import load_palette
+
+CITYSCAPES = "PhotographicImageSynthesis/data/cityscapes"
+VOC = "labelme/examples/semantic_segmentation/data_dataset_voc"
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def half_up(x: float) -> int:
+    return int(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def expected_overlay(photo: np.ndarray, colors: np.ndarray, labeled: np.ndarray, alpha: float) -> np.ndarray:
+    """The documented formula, value pair by value pair (not maskcli's code)."""
+    p = photo.astype(np.int64).reshape(-1)
+    c = colors.astype(np.int64).reshape(-1)
+    pairs, inverse = np.unique(c * 256 + p, return_inverse=True)
+    values = np.array([half_up((1 - alpha) * float(k % 256) + alpha * float(k // 256)) for k in pairs.tolist()])
+    mixed = values[inverse.reshape(-1)].reshape(photo.shape).astype(np.uint8)
+    return np.where(labeled[..., None], mixed, photo)
+
+
+def random_photo(shape, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (*shape, 3), dtype=np.uint8)
+
+
+def gradient_photo(shape) -> np.ndarray:
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx * 255 // max(1, w - 1), yy * 255 // max(1, h - 1), (xx + yy) % 256], -1).astype(np.uint8)
+
+
+def read_rgb(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def ignore_mask(rgb: np.ndarray, palette) -> np.ndarray:
+    keys = rgb.astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])
+    ignore = [r << 16 | g << 8 | b for r, g, b in palette.ignore_colors]
+    return np.isin(keys, ignore)
+
+
+# --------------------------------------------------------------------------- the formula
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.25, 0.3, 0.7, 0.1, 1.0, 0.0])
+def test_blend_equals_the_formula_for_every_value_pair(alpha):
+    from maskcli.overlay import blend
+
+    photo = np.tile(np.arange(256, dtype=np.uint8), (256, 1))  # every photo value against
+    colors = photo.T.copy()  # every color value
+    photo3, colors3 = np.repeat(photo[..., None], 3, -1), np.repeat(colors[..., None], 3, -1)
+    labeled = np.ones(photo.shape, bool)
+    labeled[::7] = False
+    out = blend(photo3, colors3, labeled, alpha)
+    assert np.array_equal(out, expected_overlay(photo3, colors3, labeled, alpha))
+
+
+def test_halves_round_up_not_to_even():
+    from maskcli.overlay import blend
+
+    photo = np.full((1, 2, 3), 2, np.uint8)
+    colors = np.full((1, 2, 3), 5, np.uint8)  # (2 + 5) / 2 = 3.5 -> 4 (half-to-even would say 4 too)
+    colors[0, 1] = 3  # (2 + 3) / 2 = 2.5 -> 3 (half-to-even: 2)
+    out = blend(photo, colors, np.ones((1, 2), bool), 0.5)
+    assert out[0, 0].tolist() == [4, 4, 4] and out[0, 1].tolist() == [3, 3, 3]
+
+
+# --------------------------------------------------------------------------- real masks
+
+
+def cityscapes_tree(corpus, tmp_path, files):
+    """gtFine/val/frankfurt/*_gtFine_color.png (corpus masks) + leftImg8bit photos made here."""
+    photos = {}
+    for i, rel in enumerate(files):
+        name = f"frankfurt_000000_{i:06d}"
+        mask = tmp_path / "gtFine/val/frankfurt" / f"{name}_gtFine_color.png"
+        mask.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(corpus / CITYSCAPES / rel, mask)
+        shape = read_rgb(mask).shape[:2]
+        photo = random_photo(shape, i) if i % 2 == 0 else gradient_photo(shape)
+        photos[mask] = photo
+        write_png(tmp_path / "leftImg8bit/val/frankfurt" / f"{name}_leftImg8bit.png", photo)
+    return photos
+
+
+def test_cityscapes_color_masks_from_the_corpus_blend_exactly(corpus, tmp_path):
+    files = ["Label256Full/00100027.png", "Label512Full/00100027.png", "Label1024Full/00100167.png"]
+    photos = cityscapes_tree(corpus, tmp_path, files)
+    result = invoke("overlay", tmp_path / "gtFine", "--images", tmp_path / "leftImg8bit", "-o", tmp_path / "out",
+                    "-p", "cityscapes", "--pair", "_gtFine_color:_leftImg8bit", "-j", "1")
+    assert result.exit_code == 0, result.stderr
+    palette = load_palette("cityscapes")
+    for mask, photo in photos.items():
+        rgb = read_rgb(mask)
+        out = read_rgb(tmp_path / "out" / mask.relative_to(tmp_path / "gtFine"))
+        assert np.array_equal(out, expected_overlay(photo, rgb, ~ignore_mask(rgb, palette), 0.5))
+
+
+def test_cityscapes_jpeg_output_is_the_png_overlay_encoded(corpus, tmp_path):
+    cityscapes_tree(corpus, tmp_path, ["Label512Full/00100027.png"])
+    common = ["--images", tmp_path / "leftImg8bit", "-p", "cityscapes", "--pair", "_gtFine_color:_leftImg8bit",
+              "--alpha", "0.3"]
+    assert invoke("overlay", tmp_path / "gtFine", "-o", tmp_path / "png", *common).exit_code == 0
+    result = invoke("overlay", tmp_path / "gtFine", "-o", tmp_path / "jpg", "--format", "jpeg", "--quality", "95", *common)
+    assert result.exit_code == 0, result.stderr
+    rel = "val/frankfurt/frankfurt_000000_000000_gtFine_color"
+    jpeg = tmp_path / "jpg" / f"{rel}.jpg"
+    assert Image.open(jpeg).format == "JPEG"
+    png, jpg = read_rgb(tmp_path / "png" / f"{rel}.png"), read_rgb(jpeg)
+    assert png.shape == jpg.shape
+    import cv2  # the same JPEG encoder at the same quality: the JPEG is the PNG overlay, encoded
+
+    ok, again = cv2.imencode(".jpg", np.ascontiguousarray(png[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok and np.array_equal(jpg, np.asarray(Image.open(io.BytesIO(again.tobytes())).convert("RGB")))
+
+
+def test_voc_masks_from_the_corpus_on_generated_jpegs(corpus, tmp_path):
+    voc = tmp_path / "VOC2012"
+    shutil.copytree(corpus / VOC / "SegmentationClass", voc / "SegmentationClass")
+    photos = {}
+    for i, mask in enumerate(sorted((voc / "SegmentationClass").glob("*.png"))):
+        w, h = Image.open(mask).size
+        (voc / "JPEGImages").mkdir(exist_ok=True)
+        Image.fromarray(gradient_photo((h, w)) if i % 2 else random_photo((h, w), i)).save(
+            voc / "JPEGImages" / f"{mask.stem}.jpg", quality=90)
+        photos[mask] = read_rgb(voc / "JPEGImages" / f"{mask.stem}.jpg")  # what the JPEG decodes to
+    assert len(photos) == 3
+    result = invoke("overlay", voc / "SegmentationClass", "--images", voc / "JPEGImages", "-o", tmp_path / "out",
+                    "-p", "pascal-voc")
+    assert result.exit_code == 0, result.stderr
+    for mask, photo in photos.items():
+        stored = np.asarray(Image.open(mask))  # P: the stored indices
+        plte = np.array(Image.open(mask).getpalette()[:768], np.uint8).reshape(-1, 3)
+        expected = expected_overlay(photo, plte[stored], stored != 255, 0.5)
+        out = read_rgb(tmp_path / "out" / f"{mask.stem}.png")
+        diff = np.abs(out.astype(int) - expected.astype(int))
+        assert diff.max() <= 1  # two JPEG decoders (Pillow's and OpenCV's) may differ by 1
+        assert (diff == 0).mean() > 0.99
+    embedded = invoke("overlay", voc / "SegmentationClass", "--images", voc / "JPEGImages", "-o", tmp_path / "emb",
+                      "-p", "embedded")
+    assert embedded.exit_code == 0, embedded.stderr
+    for mask in photos:
+        assert np.array_equal(read_rgb(tmp_path / "emb" / f"{mask.stem}.png"), read_rgb(tmp_path / "out" / f"{mask.stem}.png"))
+
+
+def test_ade20k_layout_index_masks(tmp_path):
+    ade = tmp_path / "ADEChallengeData2016"
+    rng = np.random.default_rng(3)
+    index = rng.integers(0, 151, (40, 60)).astype(np.uint8)  # 0 = ignore, 1..150 classes
+    write_png(ade / "annotations/training/ADE_train_00000001.png", index)
+    photo = random_photo(index.shape, 9)
+    (ade / "images/training").mkdir(parents=True)
+    Image.fromarray(photo).save(ade / "images/training/ADE_train_00000001.png")  # lossless: exact check
+    result = invoke("overlay", ade / "annotations", "--images", ade / "images", "-o", tmp_path / "out",
+                    "-p", "ade20k", "--alpha", "0.6")
+    assert result.exit_code == 0, result.stderr
+    palette = load_palette("ade20k")
+    lut = np.zeros((256, 3), np.uint8)
+    for c in palette.classes:
+        lut[c.id] = c.color
+    out = read_rgb(tmp_path / "out/training/ADE_train_00000001.png")
+    assert np.array_equal(out, expected_overlay(photo, lut[index], index != 0, 0.6))
+
+
+# --------------------------------------------------------------------------- pairing errors
+
+
+def test_missing_mis_sized_and_ambiguous_photos_are_per_file_errors(tmp_path):
+    index = np.zeros((8, 10), np.uint8)
+    for name in ("good", "missing", "small", "twice"):
+        write_png(tmp_path / "masks/a" / f"{name}.png", index)
+    write_png(tmp_path / "photos/a/good.jpg.png", random_photo((8, 10), 0))  # not a photo of 'good'
+    Image.fromarray(random_photo((8, 10), 0)).save(tmp_path / "photos/a/good.jpeg")
+    Image.fromarray(random_photo((4, 5), 0)).save(tmp_path / "photos/a/small.png")
+    Image.fromarray(random_photo((8, 10), 0)).save(tmp_path / "photos/a/twice.png")
+    Image.fromarray(random_photo((8, 10), 0)).save(tmp_path / "photos/a/twice.webp")
+    result = invoke("overlay", tmp_path / "masks", "--images", tmp_path / "photos", "-o", tmp_path / "out",
+                    "-p", "cityscapes", "-j", "1")
+    assert result.exit_code == 1
+    err = result.stderr
+    assert f"error: {tmp_path / 'masks/a/missing.png'}: no photo for it: looked for {tmp_path / 'photos/a/missing'}.*" in err
+    assert (f"error: {tmp_path / 'masks/a/small.png'}: is 10x8, but its photo {tmp_path / 'photos/a/small.png'} "
+            "is 5x4: a mask and its photo must be the same size") in err
+    assert (f"error: {tmp_path / 'masks/a/twice.png'}: 2 candidate photos: {tmp_path / 'photos/a/twice.png'} and "
+            f"{tmp_path / 'photos/a/twice.webp'}") in err
+    assert "1 converted, 3 failed" in err
+    assert (tmp_path / "out/a/good.png").is_file()
+    assert not (tmp_path / "out/a/missing.png").exists() and not (tmp_path / "out/a/small.png").exists()
+
+
+def test_unknown_color_in_a_color_mask_fails_that_file(tmp_path):
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[0, 0] = (1, 2, 3)
+    write_png(tmp_path / "m/x.png", rgb)
+    (tmp_path / "p").mkdir()
+    Image.fromarray(random_photo((4, 4), 1)).save(tmp_path / "p/x.jpg")
+    result = invoke("overlay", tmp_path / "m", "--images", tmp_path / "p", "-o", tmp_path / "out", "-p", "cityscapes")
+    assert result.exit_code == 1
+    assert f"error: {tmp_path / 'm/x.png'}: " in result.stderr and "unknown color" in result.stderr
+    assert "(1, 2, 3)" in result.stderr
+
+
+def test_output_may_not_replace_a_photo(tmp_path):
+    write_png(tmp_path / "SegmentationClass/x.png", np.zeros((4, 4), np.uint8))
+    (tmp_path / "JPEGImages").mkdir()
+    Image.fromarray(random_photo((4, 4), 1)).save(tmp_path / "JPEGImages/x.jpg")
+    before = (tmp_path / "JPEGImages/x.jpg").read_bytes()
+    result = invoke("overlay", tmp_path / "SegmentationClass", "--images", tmp_path / "JPEGImages",
+                    "-o", tmp_path / "JPEGImages", "--format", "jpeg", "-p", "pascal-voc")
+    assert result.exit_code == 2
+    assert "would overwrite the input" in result.stderr
+    assert (tmp_path / "JPEGImages/x.jpg").read_bytes() == before
+
+
+def test_unknown_only_class_is_a_usage_error(tmp_path):
+    write_png(tmp_path / "m/x.png", np.zeros((4, 4), np.uint8))
+    result = invoke("overlay", tmp_path / "m", "--images", tmp_path, "-o", tmp_path / "o", "-p", "cityscapes",
+                    "--only", "car,dragon")
+    assert result.exit_code == 2
+    assert "no class 'dragon' in palette cityscapes" in result.stderr
+
+
+# --------------------------------------------------------------------------- one file, options
+
+
+def test_single_file_to_jpeg_records_what_made_it_and_update_skips_it(tmp_path):
+    from maskcli import provenance
+
+    index = np.full((6, 8), 13, np.uint8)
+    write_png(tmp_path / "mask.png", index)
+    Image.fromarray(random_photo((6, 8), 2)).save(tmp_path / "photo.jpg")
+    args = ["overlay", tmp_path / "mask.png", "--images", tmp_path / "photo.jpg", "-o", tmp_path / "out.jpg",
+            "-p", "cityscapes"]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.stderr
+    data = (tmp_path / "out.jpg").read_bytes()
+    assert data[:2] == b"\xff\xd8" and Image.open(tmp_path / "out.jpg").size == (8, 6)
+    rec = provenance.read_any(str(tmp_path / "out.jpg"))
+    assert rec["command"] == "overlay" and rec["options"] == {"format": "jpeg"}
+    assert "1 up to date" in invoke(*args, "--update").stderr
+    assert "1 converted" in invoke(*args, "--update", "--alpha", "0.4").stderr  # other options: redrawn
+    assert "1 up to date" in invoke(*args, "--update", "--alpha", "0.4").stderr
+
+
+def two_class_mask():
+    index = np.full((12, 16), 0, np.uint8)  # road
+    index[3:9, 4:12] = 13  # car
+    index[10:, :] = 255  # ignore strip
+    return index
+
+
+def test_only_show_ignore_and_outline(tmp_path):
+    index = two_class_mask()
+    write_png(tmp_path / "m.png", index)
+    photo = random_photo(index.shape, 5)
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    palette = load_palette("cityscapes")
+    lut = np.zeros((256, 3), np.uint8)
+    for c in palette.classes:
+        lut[c.id] = c.color
+    lut[255] = palette.ignore_color
+    colors = lut[index]
+
+    def run(name, *extra):
+        result = invoke("overlay", tmp_path / "m.png", "--images", tmp_path / "p.png", "-o", tmp_path / name,
+                        "-p", "cityscapes", *extra)
+        assert result.exit_code == 0, result.stderr
+        return read_rgb(tmp_path / name)
+
+    assert np.array_equal(run("plain.png"), expected_overlay(photo, colors, index != 255, 0.5))
+    assert np.array_equal(run("only.png", "--only", "car"), expected_overlay(photo, colors, index == 13, 0.5))
+    assert np.array_equal(run("ign.png", "--show-ignore"), expected_overlay(photo, colors, np.ones(index.shape, bool), 0.5))
+    outlined = run("outline.png", "--outline")
+    line = np.zeros(index.shape, bool)
+    line[3:9, 3] = True  # road pixels left of the car
+    line[2, 4:12] = True  # road pixels above the car
+    line[3:9, 11] = True  # the car's right column (its right neighbour is road)
+    line[8, 4:12] = True  # the car's bottom row
+    line[9, :] = True  # road above the ignore strip (the line is on the labeled side)
+    expected = expected_overlay(photo, colors, index != 255, 0.5)
+    expected[line] = colors[line]
+    assert np.array_equal(outlined, expected)
+
+
+def test_legend_is_a_strip_beside_the_pixels(tmp_path):
+    index = two_class_mask()
+    write_png(tmp_path / "m.png", index)
+    Image.fromarray(random_photo(index.shape, 5)).save(tmp_path / "p.png")
+    base = ["overlay", tmp_path / "m.png", "--images", tmp_path / "p.png", "-p", "cityscapes"]
+    assert invoke(*base, "-o", tmp_path / "plain.png").exit_code == 0
+    assert invoke(*base, "-o", tmp_path / "legend.png", "--legend").exit_code == 0
+    plain, legend = read_rgb(tmp_path / "plain.png"), read_rgb(tmp_path / "legend.png")
+    assert legend.shape[1] > plain.shape[1] + 40 and legend.shape[0] >= plain.shape[0]
+    assert np.array_equal(legend[: plain.shape[0], : plain.shape[1]], plain)  # never over the pixels
+    strip = legend[:, plain.shape[1]:].reshape(-1, 3)
+    present = {tuple(c) for c in strip.tolist()}
+    assert (0, 0, 142) in present and (128, 64, 128) in present  # car and road swatches
+
+
+def test_pool_gives_the_same_bytes_as_one_process(tmp_path):
+    (tmp_path / "p").mkdir()
+    for i in range(4):
+        index = np.full((10, 12), i, np.uint8)
+        write_png(tmp_path / f"m/{i}.png", index)
+        Image.fromarray(random_photo(index.shape, i)).save(tmp_path / f"p/{i}.jpg")
+    outs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        proc = subprocess.run([sys.executable, "-m", "maskcli", "overlay", str(tmp_path / "m"), "--images",
+                               str(tmp_path / "p"), "-o", str(out), "-p", "cityscapes", "-j", jobs, "--legend",
+                               "--outline"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outs[jobs] = {p.name: p.read_bytes() for p in sorted(out.glob("*.png"))}
+    assert len(outs["1"]) == 4 and outs["1"] == outs["2"]
