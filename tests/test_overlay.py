@@ -338,3 +338,18 @@ def test_pool_gives_the_same_bytes_as_one_process(tmp_path):
         assert proc.returncode == 0, proc.stderr
         outs[jobs] = {p.name: p.read_bytes() for p in sorted(out.glob("*.png"))}
     assert len(outs["1"]) == 4 and outs["1"] == outs["2"]
+
+
+def test_the_overlay_example_is_what_the_script_makes(tmp_path, monkeypatch):
+    import runpy
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    runpy.run_path(str(root / "scripts/make_overlay_example.py"))["main"](tmp_path)
+    for photo in sorted((root / "examples/photos").rglob("*.png")):
+        made = tmp_path / "examples/photos" / photo.relative_to(root / "examples/photos")
+        assert np.array_equal(read_rgb(made), read_rgb(photo))
+    made, shipped = read_rgb(tmp_path / "docs/overlay-example.png"), read_rgb(root / "docs/overlay-example.png")
+    assert np.array_equal(made[:128, :256], shipped[:128, :256])  # the legend's text depends on Pillow's font
+    assert made.shape[1] > 256 and shipped.shape[1] > 256
