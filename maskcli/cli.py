@@ -460,7 +460,8 @@ def overlay(ctx, inputs, output, palette, images, pair, alpha, show_ignore, outl
 def info(inputs, as_json):
     """Say what made each output: the command, palette, options and digest maskcli recorded.
 
-    Reads only the first bytes of each PNG (folders: every .png in them, recursively).
+    Reads only the first bytes of each PNG or JPEG (folders: every .png, .jpg and .jpeg in
+    them, recursively; JPEGs are overlays).
     A file without a record says 'not written by maskcli'; --update converts such outputs
     again. Exit status 1 when a file cannot be read.
 
@@ -477,7 +478,7 @@ def info(inputs, as_json):
     if not inputs:
         raise _UsageProblem("no inputs: give FILE... or folders")
     failed = 0
-    for path in find_mask_files(inputs, Selection(extensions=(".png",))):
+    for path in find_mask_files(inputs, Selection(extensions=(".png", ".jpg", ".jpeg"))):
         try:
             rec = provenance.read_any(path)
         except (OSError, MaskError) as exc:

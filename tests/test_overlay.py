@@ -264,6 +264,8 @@ def test_single_file_to_jpeg_records_what_made_it_and_update_skips_it(tmp_path):
     rec = provenance.read_any(str(tmp_path / "out.jpg"))
     assert rec["command"] == "overlay" and rec["options"] == {"format": "jpeg"}
     assert "1 up to date" in invoke(*args, "--update").stderr
+    shown = invoke("info", tmp_path)  # maskcli info finds JPEG overlays in folders too
+    assert f"{tmp_path / 'out.jpg'}: maskcli overlay -p cityscapes --format jpeg (" in shown.stdout
     assert "1 converted" in invoke(*args, "--update", "--alpha", "0.4").stderr  # other options: redrawn
     assert "1 up to date" in invoke(*args, "--update", "--alpha", "0.4").stderr
 
