@@ -122,13 +122,20 @@ def draw_outline(image: np.ndarray, colors: np.ndarray, line: np.ndarray) -> np.
     return image
 
 
+@lru_cache(maxsize=1)
+def _font():
+    from PIL import ImageFont
+
+    return ImageFont.load_default()
+
+
 def legend_strip(entries, height: int, order: str = "rgb") -> np.ndarray:
     """A side strip listing ``entries`` ((id, name, (r, g, b)) each) as a color swatch and
     "id name", at least ``height`` pixels tall (taller when the list needs it). Drawn with
     Pillow's default font; ``order="bgr"`` returns the channels in OpenCV's order."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
-    font = ImageFont.load_default()
+    font = _font()
     labels = [f"{cid} {name}" for cid, name, _ in entries] or ["(no classes)"]
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     boxes = [probe.textbbox((0, 0), text, font=font) for text in labels]
@@ -152,9 +159,10 @@ def legend_strip(entries, height: int, order: str = "rgb") -> np.ndarray:
 def beside(image: np.ndarray, strip: np.ndarray) -> np.ndarray:
     """``image`` with ``strip`` to its right; when the strip is taller, the image's column is
     padded below with the background color (the photo's pixels are never covered)."""
-    height = max(image.shape[0], strip.shape[0])
-    out = np.empty((height, image.shape[1] + strip.shape[1], 3), dtype=np.uint8)
-    out[...] = BACKGROUND
-    out[: image.shape[0], : image.shape[1]] = image
-    out[: strip.shape[0], image.shape[1] :] = strip
+    height, width = max(image.shape[0], strip.shape[0]), image.shape[1]
+    out = np.empty((height, width + strip.shape[1], 3), dtype=np.uint8)
+    out[: image.shape[0], :width] = image
+    out[image.shape[0] :, :width] = BACKGROUND
+    out[: strip.shape[0], width:] = strip
+    out[strip.shape[0] :, width:] = BACKGROUND
     return out

@@ -131,16 +131,20 @@ def _selected(index, ids):
     return table[index]
 
 
-def legend_entries(index, labeled, settings: OverlaySettings, plte=None):
-    """(id, name, (r, g, b)) of the classes drawn on this image, by id."""
+def legend_entries(index, drawn, settings: OverlaySettings, plte=None):
+    """(id, name, (r, g, b)) of the classes drawn on this image, by id; ``drawn(value)`` says
+    whether pixels of a value are drawn (labeled, and selected by --only)."""
     import numpy as np
 
-    values = np.flatnonzero(np.bincount(index[labeled].reshape(-1)))
+    values = np.flatnonzero(np.bincount(index.reshape(-1)))
     palette = settings.palette
     entries = []
     for value in values.tolist():
+        if not drawn(value):
+            continue
         if palette is None:
-            entries.append((value, "ignore" if value == 255 else f"index {value}", tuple(plte[value]) if value < len(plte) else (0, 0, 0)))
+            color = tuple(plte[value]) if value < len(plte) else (0, 0, 0)
+            entries.append((value, "ignore" if value == 255 else f"index {value}", color))
             continue
         cls = next((c for c in palette.classes if c.id == value), None)
         if cls is not None:
@@ -164,7 +168,10 @@ def render(mask, photo, settings: OverlaySettings):
     if settings.outline:
         overlay.draw_outline(out, colors, overlay.boundaries(index, labeled))
     if settings.legend:
-        strip = overlay.legend_strip(legend_entries(index, labeled, settings, plte), out.shape[0], order="bgr")
+        def drawn(value):
+            return (settings.show_ignore or value != ignore) and (not settings.only or value in settings.only)
+
+        strip = overlay.legend_strip(legend_entries(index, drawn, settings, plte), out.shape[0], order="bgr")
         out = overlay.beside(out, strip)
     return out
 
