@@ -54,10 +54,11 @@ class OverlaySettings:
 # --------------------------------------------------------------------------- one file
 
 
-def read_photo(path: str):
+def read_photo(path: str, expect=None):
     """A photo as an (H, W, 3) uint8 BGR array, as stored (EXIF orientation is not applied:
     masks are drawn on the stored pixels). Gray photos become three equal channels, 16-bit
-    ones 8-bit, alpha is dropped. Raises ReadError naming the photo."""
+    ones 8-bit, alpha is dropped. Raises ReadError naming the photo; with ``expect`` (width,
+    height), a photo whose header says another size raises MaskError before decoding."""
     import cv2
     import numpy as np
 
@@ -67,6 +68,10 @@ def read_photo(path: str):
         data = read_regular_file(path)
     except ReadError as exc:
         raise ReadError(f"its photo {path}: {exc}") from None
+    if expect is not None and data:  # a photo of another size is refused before it is decoded
+        size = photo_size(data)
+        if size is not None and size != tuple(expect):
+            raise _size_error(*expect, path, *size)
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
@@ -189,18 +194,34 @@ def encode(image, settings: OverlaySettings) -> bytes:
     return provenance.stamp(buf.tobytes(), settings.record_bytes)
 
 
+def photo_size(data: bytes):
+    """(width, height) from a photo's header without decoding it, or None when Pillow does not
+    know the format (OpenCV may still decode it)."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except Exception:
+        return None
+
+
 def overlay_file(src: str, photo_path: str, dst: str, settings: OverlaySettings) -> None:
     from maskcli import masks
 
     mask = masks.read_mask(src, settings.channel_order)
-    photo = read_photo(photo_path)
     height, width = mask.shape
+    photo = read_photo(photo_path, expect=(width, height))
     if photo.shape[:2] != (height, width):
-        raise MaskError(
-            f"is {width}x{height}, but its photo {photo_path} is {photo.shape[1]}x{photo.shape[0]}: "
-            "a mask and its photo must be the same size"
-        )
+        raise _size_error(width, height, photo_path, photo.shape[1], photo.shape[0])
     masks.atomic_write(dst, encode(render(mask, photo, settings), settings))
+
+
+def _size_error(width, height, photo_path, pw, ph) -> MaskError:
+    return MaskError(f"is {width}x{height}, but its photo {photo_path} is {pw}x{ph}: "
+                     "a mask and its photo must be the same size")
 
 
 def safe_overlay(item, settings: OverlaySettings):
@@ -245,22 +266,29 @@ def resolve_only(names, palette: Palette | None) -> tuple[int, ...]:
 
 
 def _plan(inputs, output, settings: OverlaySettings, run):
-    """(jobs as (mask, output) pairs, the folder their relative paths start from)."""
-    from maskcli.plan import check_collisions, make_plan
-    from maskcli.walk import read_file_list
+    """(the plan, its jobs as (mask, output) pairs). A single mask with -o NAME.png/.jpg/.jpeg
+    writes exactly that file; a folder -o mirrors the inputs as every batch command does."""
+    from maskcli.plan import Plan, check_collisions, make_plan
+    from maskcli.walk import find_mask_files, read_file_list
 
     listed = read_file_list(run.files_from) if run.files_from else []
     if not inputs and not listed:
         raise UsageError("no inputs: give MASK... or --files-from")
-    stem, ext = os.path.splitext(output)
-    if ext.lower() in OUTPUT_EXTENSIONS and not os.path.isdir(output):
-        plan = make_plan(inputs, stem + ".png", run.selection, base=run.base, listed=listed)
-        jobs = [(src, output) for src, _ in plan.jobs]
+    ext = os.path.splitext(output)[1]
+    single = ext.lower() in OUTPUT_EXTENSIONS and not os.path.isdir(output)
+    if single:
+        everything = list(inputs) + list(listed)
+        if len(everything) != 1 or os.path.isdir(everything[0]):
+            what = "a folder" if len(everything) == 1 else f"{len(everything)} inputs"
+            raise UsageError(f"-o {output}: a file name ending in {ext} takes exactly one mask file, not {what}; "
+                             "give -o a folder (a name without an image extension, or an existing folder)")
+        src = find_mask_files(everything, run.selection)[0]
+        plan = Plan([(src, output)], os.path.dirname(os.path.abspath(src)))
     else:
         plan = make_plan(inputs, output, run.selection, run.rename, base=run.base, listed=listed)
-        jobs = plan.jobs
-        if settings.format == "jpeg":
-            jobs = [(src, os.path.splitext(dst)[0] + ".jpg") for src, dst in jobs]
+    jobs = plan.jobs
+    if settings.format == "jpeg" and not single:
+        jobs = [(src, os.path.splitext(dst)[0] + ".jpg") for src, dst in jobs]
     check_collisions(jobs)
     return plan, jobs
 

@@ -193,13 +193,14 @@ def test_ade20k_layout_index_masks(tmp_path):
 
 def test_missing_mis_sized_and_ambiguous_photos_are_per_file_errors(tmp_path):
     index = np.zeros((8, 10), np.uint8)
-    for name in ("good", "missing", "small", "twice"):
+    for name in ("good", "missing", "small", "twice", "broken"):
         write_png(tmp_path / "masks/a" / f"{name}.png", index)
     write_png(tmp_path / "photos/a/good.jpg.png", random_photo((8, 10), 0))  # not a photo of 'good'
     Image.fromarray(random_photo((8, 10), 0)).save(tmp_path / "photos/a/good.jpeg")
     Image.fromarray(random_photo((4, 5), 0)).save(tmp_path / "photos/a/small.png")
     Image.fromarray(random_photo((8, 10), 0)).save(tmp_path / "photos/a/twice.png")
     Image.fromarray(random_photo((8, 10), 0)).save(tmp_path / "photos/a/twice.webp")
+    (tmp_path / "photos/a/broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
     result = invoke("overlay", tmp_path / "masks", "--images", tmp_path / "photos", "-o", tmp_path / "out",
                     "-p", "cityscapes", "-j", "1")
     assert result.exit_code == 1
@@ -209,7 +210,8 @@ def test_missing_mis_sized_and_ambiguous_photos_are_per_file_errors(tmp_path):
             "is 5x4: a mask and its photo must be the same size") in err
     assert (f"error: {tmp_path / 'masks/a/twice.png'}: 2 candidate photos: {tmp_path / 'photos/a/twice.png'} and "
             f"{tmp_path / 'photos/a/twice.webp'}") in err
-    assert "1 converted, 3 failed" in err
+    assert f"error: {tmp_path / 'masks/a/broken.png'}: its photo {tmp_path / 'photos/a/broken.jpg'}: cannot decode it" in err
+    assert "1 converted, 4 failed" in err
     assert (tmp_path / "out/a/good.png").is_file()
     assert not (tmp_path / "out/a/missing.png").exists() and not (tmp_path / "out/a/small.png").exists()
 
@@ -355,3 +357,86 @@ def test_the_overlay_example_is_what_the_script_makes(tmp_path, monkeypatch):
     made, shipped = read_rgb(tmp_path / "docs/overlay-example.png"), read_rgb(root / "docs/overlay-example.png")
     assert np.array_equal(made[:128, :256], shipped[:128, :256])  # the legend's text depends on Pillow's font
     assert made.shape[1] > 256 and shipped.shape[1] > 256
+
+
+def small_pair(tmp_path, name="x", photo_ext=".png"):
+    write_png(tmp_path / "m" / f"{name}.png", two_class_mask())
+    (tmp_path / "p").mkdir(exist_ok=True)
+    Image.fromarray(random_photo((12, 16), 4)).save(tmp_path / "p" / f"{name}{photo_ext}")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pair", "nocolon"], "--pair 'nocolon': expected OLD:NEW"),
+    (["--pair", "a/b:c"], "without '/'"),
+    (["-o", "{tmp}/one.jpg"], "-o {tmp}/one.jpg: a file name ending in .jpg takes exactly one mask file, not a folder"),
+    (["--images", "{tmp}/p/x.png", "-o", "{tmp}/o"], "--images {tmp}/p/x.png is a file: it pairs with exactly one mask, not 2"),
+    (["--alpha", "1.5"], "1.5 is not in the range 0<=x<=1"),
+])
+def test_usage_errors_exit_2_before_any_work(tmp_path, args, message):
+    small_pair(tmp_path, "x")
+    small_pair(tmp_path, "y")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    base = {"-o": str(tmp_path / "out"), "--images": str(tmp_path / "p")}
+    base = {k: v for k, v in base.items() if k not in args}
+    extra = [x for k, v in base.items() for x in (k, v)]
+    result = invoke("overlay", tmp_path / "m", "-p", "cityscapes", *extra, *args)
+    assert result.exit_code == 2, result.output
+    assert message.replace("{tmp}", str(tmp_path)) in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "o").exists()
+
+
+def test_format_must_agree_with_the_output_name(tmp_path):
+    small_pair(tmp_path)
+    result = invoke("overlay", tmp_path / "m/x.png", "--images", tmp_path / "p/x.png", "-o", tmp_path / "x.jpg",
+                    "-p", "cityscapes", "--format", "png")
+    assert result.exit_code == 2
+    assert f"-o {tmp_path / 'x.jpg'} is a JPEG name, but --format is png" in result.stderr
+
+
+def test_embedded_needs_a_palettized_mask(tmp_path):
+    small_pair(tmp_path)
+    result = invoke("overlay", tmp_path / "m", "--images", tmp_path / "p", "-o", tmp_path / "out", "-p", "embedded")
+    assert result.exit_code == 1
+    assert f"error: {tmp_path / 'm/x.png'}: is a grayscale 8-bit image and has no embedded palette" in result.stderr
+
+
+def test_update_redraws_when_the_photo_is_newer(tmp_path):
+    import os
+
+    small_pair(tmp_path)
+    args = ["overlay", tmp_path / "m", "--images", tmp_path / "p", "-o", tmp_path / "out", "-p", "cityscapes", "--update"]
+    assert "1 converted" in invoke(*args).stderr
+    assert "1 up to date" in invoke(*args).stderr
+    out = tmp_path / "out/x.png"
+    stamp = out.stat().st_mtime_ns
+    os.utime(tmp_path / "p/x.png", ns=(stamp + 10**9, stamp + 10**9))  # a new photo
+    assert "1 converted" in invoke(*args).stderr
+
+
+def test_dry_run_and_report(tmp_path):
+    import json
+
+    small_pair(tmp_path, "x")
+    write_png(tmp_path / "m/lonely.png", two_class_mask())
+    result = invoke("overlay", tmp_path / "m", "--images", tmp_path / "p", "-o", tmp_path / "out", "-p", "cityscapes", "-n")
+    assert result.exit_code == 0
+    assert f"{tmp_path / 'm/x.png'} + {tmp_path / 'p/x.png'} -> {tmp_path / 'out/x.png'}" in result.stdout
+    assert f"error: {tmp_path / 'm/lonely.png'}: no photo for it" in result.stderr
+    assert not (tmp_path / "out").exists()
+    result = invoke("overlay", tmp_path / "m", "--images", tmp_path / "p", "-o", tmp_path / "out", "-p", "cityscapes",
+                    "--report", tmp_path / "r.json", "--pair", "_a:_b")
+    assert result.exit_code == 1
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["command"] == "overlay" and report["converted"] == 1 and report["failed"] == 1
+    assert report["options"]["pair"] == ["_a:_b"] and report["options"]["images"] == str(tmp_path / "p")
+    assert {f["status"] for f in report["files"]} == {"converted", "failed"}
+
+
+def test_cityscapes_folder_with_other_files_and_include(corpus, tmp_path):
+    cityscapes_tree(corpus, tmp_path, ["Label256Full/00100027.png"])
+    write_png(tmp_path / "gtFine/val/frankfurt/frankfurt_000000_000000_gtFine_labelIds.png", np.zeros((256, 512), np.uint8))
+    result = invoke("overlay", tmp_path / "gtFine", "--include", "*_color.png", "--images", tmp_path / "leftImg8bit",
+                    "-o", tmp_path / "out", "-p", "cityscapes", "--pair", "_gtFine_color:_leftImg8bit",
+                    "--pair", "_gtFine_labelIds:_leftImg8bit")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.png")) == ["frankfurt_000000_000000_gtFine_color.png"]
