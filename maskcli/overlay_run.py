@@ -324,25 +324,19 @@ def overlay_tree(inputs, output: str, images: str, rules, settings: OverlaySetti
     """Draw the overlay of every mask under ``inputs`` into ``output``; the exit status."""
     from maskcli import batch
     from maskcli.masks import discard_temp_files_of
-    from maskcli.plan import check_collisions, check_reserved, is_up_to_date
     from maskcli.report import EXIT_OK, Report
 
     if "-" in inputs or output == "-":
         raise UsageError("overlay reads mask files and photos, not stdin, and writes files, not stdout")
-    plan, jobs = _plan(list(inputs), output, settings, run)
-    paired = _pair(plan, jobs, images, rules)
-    check_collisions([(photo, dst) for _, dst, photo, _ in paired if photo])  # never write over a photo
-    if run.report not in (None, "-"):
-        check_reserved(run.report, jobs + [(p, p) for _, _, p, _ in paired if p], "--report")
-    digest = settings.digest() if run.update else None
-    todo, current, unpaired = [], [], []
-    for src, dst, photo, reason in paired:
-        if reason:
-            unpaired.append((src, dst, reason))
-        elif run.update and is_up_to_date(src, dst, digest) and _newer(dst, photo):
-            current.append((src, dst))
-        else:
-            todo.append((src, dst, photo))
+    listing, interrupted = None, None
+    try:
+        with runner.interruptible():  # listing and pairing may take long and leave nothing behind
+            listing = _list(list(inputs), output, images, rules, settings, run)
+    except runner.Interrupted as stop:
+        interrupted = stop
+    if run.dry_run and interrupted:
+        raise interrupted
+    plan, total, todo, current, unpaired = listing or (None, 0, [], [], [])
     if run.dry_run:
         for src, dst, reason in unpaired:
             print(f"error: {src}: {reason}", file=sys.stderr)
@@ -353,12 +347,13 @@ def overlay_tree(inputs, output: str, images: str, rules, settings: OverlaySetti
         sys.stdout.flush()
         return EXIT_OK
 
-    progress = runner.Progress(len(todo), "overlay", enabled=not run.quiet)
-    report = Report("overlay", len(paired), progress.write, run.quiet, run.verbose, keep_files=run.report is not None)
-    for path, reason in plan.problems:
-        report.done(path, None, reason)
-    for path, reason in plan.skipped:
-        report.warn(f"{path}: skipped: {reason}")
+    progress = runner.Progress(len(todo), "overlay", enabled=not run.quiet and not interrupted)
+    report = Report("overlay", total, progress.write, run.quiet, run.verbose, keep_files=run.report is not None)
+    if plan is not None:
+        for path, reason in plan.problems:
+            report.done(path, None, reason)
+        for path, reason in plan.skipped:
+            report.warn(f"{path}: skipped: {reason}")
     for src, dst, reason in unpaired:
         report.done(src, dst, reason)
     for src, dst in current:
@@ -372,16 +367,39 @@ def overlay_tree(inputs, output: str, images: str, rules, settings: OverlaySetti
         for item in items:
             discard_temp_files_of(item[1], pids)
 
-    interrupted = None
-    try:
-        runner.run(safe_overlay, todo, args=(settings,), jobs=run.jobs, on_result=on_result,
-                   lost_result=(runner.LOST, None), scheduler=run.scheduler, on_crash=on_crash)
-    except runner.Interrupted as stop:
-        interrupted = stop
+    if interrupted is None:
+        try:
+            runner.run(safe_overlay, todo, args=(settings,), jobs=run.jobs, on_result=on_result,
+                       lost_result=(runner.LOST, None), scheduler=run.scheduler, on_crash=on_crash)
+        except runner.Interrupted as stop:
+            interrupted = stop
+    interrupted = runner.settle() or interrupted  # also a signal that came after the last file
     progress.close()
     batch._write_report(report, run, interrupted)
     report.finish(interrupted=str(interrupted) if interrupted else None)
     return interrupted.exit_code if interrupted else report.exit_code
+
+
+def _list(inputs, output, images, rules, settings: OverlaySettings, run):
+    """(plan, number of masks, jobs to do as (mask, output, photo), jobs up to date as (mask,
+    output), masks without a photo as (mask, output, reason))."""
+    from maskcli.plan import check_collisions, check_reserved, is_up_to_date
+
+    plan, jobs = _plan(inputs, output, settings, run)
+    paired = _pair(plan, jobs, images, rules)
+    check_collisions([(photo, dst) for _, dst, photo, _ in paired if photo])  # never write over a photo
+    if run.report not in (None, "-"):
+        check_reserved(run.report, jobs + [(p, p) for _, _, p, _ in paired if p], "--report")
+    digest = settings.digest() if run.update else None
+    todo, current, unpaired = [], [], []
+    for src, dst, photo, reason in paired:
+        if reason:
+            unpaired.append((src, dst, reason))
+        elif run.update and is_up_to_date(src, dst, digest) and _newer(dst, photo):
+            current.append((src, dst))
+        else:
+            todo.append((src, dst, photo))
+    return plan, len(paired), todo, current, unpaired
 
 
 def _newer(dst: str, photo: str) -> bool:

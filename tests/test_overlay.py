@@ -9,6 +9,7 @@ each distinct (photo, color) value pair of an image; masks and photos are read w
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -440,3 +441,34 @@ def test_cityscapes_folder_with_other_files_and_include(corpus, tmp_path):
                     "--pair", "_gtFine_labelIds:_leftImg8bit")
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").rglob("*.png")) == ["frankfurt_000000_000000_gtFine_color.png"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
+@pytest.mark.parametrize("jobs, signals", [(1, "INT"), (2, "TERM")])
+def test_a_signal_mid_run_stops_overlay_cleanly(tmp_path, jobs, signals):
+    import json
+    import re
+
+    from test_signals import assert_group_ends, interrupt, reads, start, wait_for
+
+    (tmp_path / "p").mkdir()
+    for i in range(30):
+        write_png(tmp_path / f"m/{i:03d}.png", two_class_mask())
+        Image.fromarray(random_photo((12, 16), i)).save(tmp_path / f"p/{i:03d}.jpg")
+    proc = start(["overlay", str(tmp_path / "m"), "--images", str(tmp_path / "p"), "-o", str(tmp_path / "out"),
+                  "-p", "cityscapes", "-j", str(jobs), "--report", str(tmp_path / "report.json")], tmp_path)
+    wait_for(proc, "files read", lambda: reads(tmp_path) >= 3)
+    interrupt(proc, signals)
+    _, stderr = proc.communicate(timeout=120)
+    stderr = stderr.decode(errors="replace")
+    assert_group_ends(proc.pid)
+    name = "SIGINT" if signals == "INT" else "SIGTERM"
+    assert proc.returncode == 128 + (2 if signals == "INT" else 15), stderr
+    assert "Traceback" not in stderr
+    summary = [line for line in stderr.splitlines() if line.startswith("overlay: ")][-1]
+    assert f"interrupted by {name} after" in summary
+    written = sorted(str(p) for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert all(not os.path.basename(p).startswith(".") for p in written), written  # no temporary files
+    assert int(re.search(r"(\d+) converted", summary).group(1)) == len(written) < 30
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["interrupted"] == name and report["converted"] == len(written)
