@@ -305,7 +305,7 @@ def _pair(plan, jobs, images: str, rules):
     photos = Photos(images, rules)
     paired = []
     for src, dst in jobs:
-        photo, reason = photos.find(_relative(src, plan.root))
+        photo, reason = photos.find(_relative(src, plan.root), src)
         paired.append((src, dst, photo, reason))
     return paired
 

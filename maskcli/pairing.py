@@ -57,14 +57,17 @@ class Photos:
             self._listed[folder] = by_stem
         return self._listed[folder]
 
-    def find(self, relpath: str) -> tuple[str | None, str | None]:
+    def find(self, relpath: str, mask: str | None = None) -> tuple[str | None, str | None]:
         """``(photo path, None)`` for the mask at ``relpath`` (relative to the mirrored
-        folder), or ``(None, reason)`` when there is no photo or more than one."""
+        folder), or ``(None, reason)`` when there is no photo or more than one. The ``mask``
+        file itself is never its own photo (masks and photos may share a folder)."""
         head, name = os.path.split(relpath)
         stem = photo_stem(os.path.splitext(name)[0], self.rules)
         folder = os.path.join(self.images, head) if head else self.images
         wanted = os.path.join(folder, stem)
-        found = [n for n in (self._names(folder) or {}).get(stem, []) if os.path.isfile(os.path.join(folder, n))]
+        itself = os.path.abspath(mask) if mask else None
+        found = [n for n in (self._names(folder) or {}).get(stem, [])
+                 if os.path.abspath(os.path.join(folder, n)) != itself and os.path.isfile(os.path.join(folder, n))]
         if not found:
             return None, f"no photo for it: looked for {wanted}.* (.jpg .jpeg .png .webp .bmp .tif .tiff)"
         if len(found) > 1:

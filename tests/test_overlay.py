@@ -103,6 +103,8 @@ def cityscapes_tree(corpus, tmp_path, files):
         mask = tmp_path / "gtFine/val/frankfurt" / f"{name}_gtFine_color.png"
         mask.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(corpus / CITYSCAPES / rel, mask)
+        if i == 2:  # the official *_gtFine_color.png files are RGBA (opaque)
+            Image.open(mask).convert("RGBA").save(mask)
         shape = read_rgb(mask).shape[:2]
         photo = random_photo(shape, i) if i % 2 == 0 else gradient_photo(shape)
         photos[mask] = photo
@@ -472,3 +474,18 @@ def test_a_signal_mid_run_stops_overlay_cleanly(tmp_path, jobs, signals):
     assert int(re.search(r"(\d+) converted", summary).group(1)) == len(written) < 30
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["interrupted"] == name and report["converted"] == len(written)
+
+
+def test_masks_and_photos_in_one_folder(tmp_path):
+    index = two_class_mask()
+    write_png(tmp_path / "data/x.png", index)
+    photo = random_photo(index.shape, 8)
+    Image.fromarray(photo).save(tmp_path / "data/x.bmp")  # lossless, and not a photo named like a mask
+    result = invoke("overlay", tmp_path / "data/x.png", "--images", tmp_path / "data", "-o", tmp_path / "x_over.png",
+                    "-p", "cityscapes")
+    assert result.exit_code == 0, result.stderr
+    palette = load_palette("cityscapes")
+    lut = np.zeros((256, 3), np.uint8)
+    for c in palette.classes:
+        lut[c.id] = c.color
+    assert np.array_equal(read_rgb(tmp_path / "x_over.png"), expected_overlay(photo, lut[index], index != 255, 0.5))
