@@ -189,6 +189,17 @@ def test_ade20k_layout_index_masks(tmp_path):
         lut[c.id] = c.color
     out = read_rgb(tmp_path / "out/training/ADE_train_00000001.png")
     assert np.array_equal(out, expected_overlay(photo, lut[index], index != 0, 0.6))
+    # ADE20K's own photos are JPEGs, in a deeper folder
+    write_png(ade / "annotations/validation/street/ADE_val_00000002.png", index)
+    (ade / "images/validation/street").mkdir(parents=True)
+    Image.fromarray(gradient_photo(index.shape)).save(ade / "images/validation/street/ADE_val_00000002.jpg", quality=95)
+    jpeg_photo = read_rgb(ade / "images/validation/street/ADE_val_00000002.jpg")
+    result = invoke("overlay", ade / "annotations", "--images", ade / "images", "-o", tmp_path / "out", "-p", "ade20k",
+                    "--alpha", "0.6")
+    assert result.exit_code == 0, result.stderr
+    out = read_rgb(tmp_path / "out/validation/street/ADE_val_00000002.png")
+    diff = np.abs(out.astype(int) - expected_overlay(jpeg_photo, lut[index], index != 0, 0.6).astype(int))
+    assert diff.max() <= 1  # Pillow's and OpenCV's JPEG decoders may differ by 1
 
 
 # --------------------------------------------------------------------------- pairing errors
