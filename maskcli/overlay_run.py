@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from maskcli import runner
-from maskcli.errors import MaskcliError, MaskError, ReadError, UnknownColorsError, UsageError, WrongKindError
+from maskcli.errors import MaskError, ReadError, UnknownColorsError, UsageError, WrongKindError
 from maskcli.palette import Palette
 
 OUTPUT_EXTENSIONS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
@@ -91,7 +91,6 @@ def classes_of(mask, settings: OverlaySettings):
     every color is checked against the palette (as to-index does); -p embedded reads a
     palettized file's stored indices and PLTE colors (255 is the ignore value)."""
     import cv2
-    import numpy as np
 
     from maskcli import convert, tasks
 
