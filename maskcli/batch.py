@@ -182,10 +182,10 @@ def convert_stream(inputs, output: str, settings: tasks.Settings, run: RunOption
         if src == "-":
             with runner.interruptible():  # waiting for stdin
                 data = masks.read_stream(sys.stdin.buffer)
-            mask = masks.decode_mask(data, settings.channel_order)
+            mask = tasks.decode_input(data, settings)
         else:
-            mask = masks.read_mask(src, settings.channel_order)
-        data, info = tasks.convert_mask(mask, settings)
+            mask = tasks.read_input(src, settings)
+        data, info = tasks.convert_mask(mask, settings, "" if src == "-" else os.path.basename(src))
         if output == "-":
             sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()

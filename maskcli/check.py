@@ -17,6 +17,7 @@ class CheckSettings:
     palette: Palette | None  # None: -p embedded (palettized files' stored indices)
     indices: bool = False  # check index masks (as to-rgb reads them) instead of color masks
     channel_order: str = "rgb"  # "bgr": color files store red and blue swapped (cv2.imwrite of RGB)
+    encoding: object = None  # an encodings.Encoding: the inputs are encoded label images
 
 
 def check_file(src: str, settings: CheckSettings) -> dict:
@@ -35,6 +36,8 @@ def _check(src: str, settings: CheckSettings) -> dict:
     from maskcli import convert, masks
     from maskcli.tasks import mask_colors, swapped_hint
 
+    if settings.encoding is not None:
+        return _check_encoded(src, settings)
     mask = masks.read_mask(src, settings.channel_order)
     found = {"size": [int(mask.shape[1]), int(mask.shape[0])], "mode": mask.mode}
     if mask.transparent is not None:
@@ -65,6 +68,28 @@ def _check(src: str, settings: CheckSettings) -> dict:
     hint = swapped_hint(mask, palette, settings.channel_order, colors=(colors[~known], counts[~known]))
     if hint:
         found["hint"] = hint
+    return found
+
+
+def _check_encoded(src: str, settings: CheckSettings) -> dict:
+    """check --encoding: the decoded values' pixel counts; with a palette, those it does not know."""
+    import os
+
+    import numpy as np
+
+    from maskcli import convert, encodings, masks
+
+    raw = masks.read_raw(src)
+    found = {"size": [int(raw.shape[1]), int(raw.shape[0])], "mode": raw.mode}
+    palette = settings.palette
+    values = encodings.decode(settings.encoding, raw.data, os.path.basename(src),
+                              None if palette is None else palette.ignore_index)
+    found_values, counts = convert.value_counts(values)
+    good = np.ones(len(found_values), dtype=bool)
+    if palette is not None:
+        good = np.isin(found_values, [c.id for c in palette.classes] + [palette.ignore_index])
+        found["unknown_values"] = [[int(v), int(n)] for v, n in zip(found_values[~good], counts[~good])]
+    found["values"] = {int(v): int(n) for v, n in zip(found_values[good], counts[good])}
     return found
 
 

@@ -17,8 +17,11 @@ from maskcli.options import (
     base_option,
     palette_loader,
     batch_options,
+    build_encoding,
     channel_order_option,
+    encoding_options,
     inputs_argument,
+    instances_option,
     jobs_option,
     output_option,
     palette_option,
@@ -118,8 +121,52 @@ def _run_options(params: dict):
     )
 
 
+def _encoded_run(ctx, encoding_name, palette, output, instances, **defaults):
+    """The Encoding of a run with --encoding (None without), after checking that the other
+    options go with it; ``defaults`` are options that must keep their default values."""
+    encoding = build_encoding(encoding_name, ctx.params.get("annotations"), ctx.params.get("categories"))
+    if encoding is None:
+        if instances:
+            raise _UsageProblem("--instances goes with --encoding")
+        if palette is None and "palette" in ctx.params:
+            raise click.UsageError("Missing option '-p' / '--palette' (it is optional only with --encoding).", ctx=ctx)
+        return None
+    if palette == EMBEDDED:
+        raise _UsageProblem("-p embedded keeps a palettized file's indices; with --encoding give a palette or no -p")
+    for option, (value, default) in defaults.items():
+        if value != default:
+            raise _UsageProblem(
+                f"{option} does not apply to --encoding: encoded values are decoded exactly, never "
+                "matched as colors")
+    if instances:
+        from maskcli.encodings import WITH_INSTANCES
+
+        if encoding.name not in WITH_INSTANCES:
+            raise _UsageProblem(f"--instances: {encoding.name} stores no instance ids maskcli writes "
+                                f"(those that do: {', '.join(WITH_INSTANCES)})")
+        if output == "-" or "-" in ctx.params.get("inputs", ()):
+            raise _UsageProblem("--instances writes files below DIR: it does not go with '-' (stdin or stdout)")
+    return encoding
+
+
+def _output_root(output: str) -> str:
+    import os
+
+    if output.lower().endswith(".png") and not os.path.isdir(output):
+        return os.path.dirname(output) or "."
+    return output
+
+
+def _check_instances_dir(instances, output):
+    import os
+
+    if instances and os.path.realpath(instances) == os.path.realpath(_output_root(output)):
+        raise _UsageProblem(f"--instances {instances}: is the output folder; instance ids would overwrite the class ids")
+
+
 @cli.command("to-index")
-@batch_options(allow_embedded=True)
+@batch_options(allow_embedded=True, encoded=True)
+@instances_option
 @click.option(
     "--unknown",
     type=click.Choice(["error", "ignore", "nearest"]),
@@ -141,7 +188,8 @@ def _run_options(params: dict):
               "embedded (ids up to 255).")
 @channel_order_option
 @click.pass_context
-def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha, fmt, channel_order, **_):
+def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha, fmt, channel_order, encoding,
+             instances, **_):
     """Convert color masks (RGB, RGBA, palettized) to class-index masks.
 
     Writes 8-bit grayscale PNGs, or 16-bit when a class id or the ignore index is above 255.
@@ -157,10 +205,26 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
     $ maskcli to-index a.png -o a_index.png -p pascal-voc
     $ maskcli to-index - -o - -p cityscapes < a_color.png > a_ids.png
     $ maskcli to-index saved_with_cv2/ -o labels/ -p cityscapes --channel-order bgr
+    $ maskcli to-index ADE20K_2021_17_01/images/ -o ade_ids/ --encoding ade20k-full --include '*_seg.png'
+    $ maskcli to-index gtFine/ --include '*_instanceIds.png' -o ids/ --encoding cityscapes-instance \\
+          -p cityscapes-labelids --instances instances/
+    $ maskcli to-index panoptic_val2017/ -o cats/ --encoding coco-panoptic \\
+          --annotations panoptic_val2017.json --categories contiguous
     """
     from maskcli.batch import convert_tree
     from maskcli.tasks import Settings
 
+    enc = _encoded_run(ctx, encoding, palette, output, instances, **{
+        "--unknown nearest": (unknown == "nearest", False), "--max-distance": (max_distance, None),
+        "--beyond": (beyond, None), "--alpha": (alpha, "error"),
+        "--channel-order": (channel_order, "rgb")})
+    if enc is not None:
+        if fmt == "indexed" and palette is None:
+            raise _UsageProblem("--format indexed takes its colors from -p PALETTE: give one, or use --format gray")
+        _check_instances_dir(instances, output)
+        settings = Settings("to-index", palette, unknown=unknown, format=fmt, verbose=ctx.params["verbose"],
+                            encoding=enc, instances=instances, output_root=_output_root(output) if instances else "")
+        sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params)))
     if unknown == "nearest" and max_distance is None:
         raise _UsageProblem("--unknown nearest needs --max-distance D (the largest distance to snap across)")
     if unknown != "nearest" and (max_distance is not None or beyond is not None):
@@ -204,9 +268,10 @@ def to_rgb(ctx, inputs, output, palette, **_):
 
 
 @cli.command("remap")
-@batch_options(palette=False)
+@batch_options(palette=False, encoded=True)
+@instances_option
 @click.pass_context
-def remap(ctx, inputs, output, mapping, **_):
+def remap(ctx, inputs, output, mapping, encoding, instances, **_):
     """Rewrite index masks through a table: many-to-one, to ignore, with a default.
 
     Inputs are index masks (8/16-bit grayscale, or palettized: the stored indices are
@@ -217,19 +282,26 @@ def remap(ctx, inputs, output, mapping, **_):
     $ maskcli remap gtFine/ --include '*_labelIds.png' -o trainIds/ --map cityscapes-trainids \\
           --rename _labelIds:_labelTrainIds
     $ maskcli remap labels/ -o merged/ --map merge-vehicles.yaml
+    $ maskcli remap gtFine/ --include '*_instanceIds.png' --encoding cityscapes-instance \\
+          --map cityscapes-trainids -o trainIds/
     """
     from maskcli.batch import convert_tree
     from maskcli.tasks import Settings
 
+    enc = _encoded_run(ctx, encoding, None, output, instances)
+    _check_instances_dir(instances, output)
     params = {**ctx.params, "palette": None}
     params["map"] = mapping.path
     params.pop("mapping")
-    sys.exit(convert_tree(inputs, output, Settings("remap", None, remap=mapping), _run_options(params)))
+    settings = Settings("remap", None, remap=mapping, encoding=enc, instances=instances,
+                        output_root=_output_root(output) if instances else "")
+    sys.exit(convert_tree(inputs, output, settings, _run_options(params)))
 
 
 @cli.command("check")
 @inputs_argument
-@palette_option(allow_embedded=True)
+@palette_option(allow_embedded=True, encoded=True)
+@stack(*encoding_options)
 @click.option("--indices", is_flag=True,
               help="Check index masks (grayscale, 16-bit, palettized stored indices) as to-rgb reads them, "
               "instead of color masks.")
@@ -241,7 +313,7 @@ def remap(ctx, inputs, output, mapping, **_):
 @report_option
 @quiet_option
 @click.pass_context
-def check(ctx, inputs, palette, indices, strict, channel_order, **_):
+def check(ctx, inputs, palette, indices, strict, channel_order, encoding, **_):
     """Validate a dataset against a palette: read every mask, write nothing.
 
     Reports files with unknown colors (or, with --indices, unknown values) with the offending
@@ -252,11 +324,15 @@ def check(ctx, inputs, palette, indices, strict, channel_order, **_):
     \b
     $ maskcli check gtFine/ --include '*_color.png' -p cityscapes
     $ maskcli check trainIds/ --indices -p cityscapes --report stats.json
+    $ maskcli check gtFine/ --include '*_instanceIds.png' --encoding cityscapes-instance -p cityscapes-labelids
     """
     from maskcli.check import CheckSettings, check_tree
 
+    enc = _encoded_run(ctx, encoding, palette, None, None, **{
+        "--indices": (indices, False), "--channel-order": (channel_order, "rgb")})
     params = {**ctx.params, "output": None, "update": False, "dry_run": False, "rename": (), "verbose": False}
-    settings = CheckSettings(None if palette == EMBEDDED else palette, indices or palette == EMBEDDED, channel_order)
+    settings = CheckSettings(None if palette == EMBEDDED else palette, indices or palette == EMBEDDED, channel_order,
+                             enc)
     sys.exit(check_tree(inputs, settings, _run_options(params), strict))
 
 

@@ -769,3 +769,86 @@ def _remove(tmp: str) -> None:
         os.unlink(tmp)
     except FileNotFoundError:
         pass
+
+
+# --------------------------------------------------------------------------- raw channels
+
+
+def read_raw(path: str | os.PathLike) -> Mask:
+    """Read an image's samples as stored, for a label encoding (see encodings.py): no alpha
+    check and no palette lookup. Raises ReadError or WrongKindError."""
+    from maskcli import storage
+
+    path = storage.local_path(path)
+    if storage.is_remote(path):
+        return decode_raw(storage.read_bytes(path))
+    return decode_raw(read_regular_file(path))
+
+
+def decode_raw(data: bytes) -> Mask:
+    """Decode an image's samples as stored: a ``Mask`` of kind ``"raw"`` whose ``data`` is
+    (H, W) uint8/uint16 for grayscale, (H, W, 3) RGB or (H, W, 4) RGBA uint8 (alpha is data
+    here: BDD100K bitmasks store instance ids in it). A palettized file gives its colors."""
+    if not data:
+        raise ReadError("empty file")
+    if data[:8] == PNG_SIGNATURE:
+        png = _check_png(data)
+        _check_size(png.width, png.height)
+        if png.color_type != 3:
+            return _raw_cv2(png.data, f"{_PNG_COLOR_TYPES[png.color_type]} {png.depth}-bit")
+        data = png.data
+    try:
+        return _raw_pillow(data)
+    except MaskError:
+        raise
+    except MemoryError:
+        raise ReadError("not enough memory to decode it") from None
+    except Exception as exc:  # Pillow raises many types for corrupt data
+        if data[:8] == PNG_SIGNATURE:
+            raise ReadError(BAD_PNG) from None
+        raise ReadError(f"cannot decode image: {exc}") from None
+
+
+def _raw_cv2(data: bytes, mode: str) -> Mask:
+    cv2 = _cv2()
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        arr = None
+    if arr is None or arr.size == 0:
+        raise ReadError(BAD_PNG)
+    if arr.ndim == 3:
+        if arr.dtype != np.uint8:
+            raise WrongKindError(f"is {with_article(mode)} image; encoded label images are 8 bits per channel")
+        if arr.shape[2] == 4:
+            arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+        else:
+            arr = arr[..., ::-1]  # BGR -> RGB as a view: the decoders read one channel at a time
+    return Mask("raw", arr, mode)
+
+
+def _raw_pillow(data: bytes) -> Mask:
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ReadError(BAD_PNG if data[:8] == PNG_SIGNATURE else "not an image file maskcli can read") from None
+    _check_size(*img.size)
+    fmt = img.format or "image"
+    if getattr(img, "n_frames", 1) > 1:
+        raise WrongKindError(f"has {img.n_frames} frames or pages; maskcli reads single-image files")
+    img.load()
+    mode = img.mode
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        return Mask("raw", np.asarray(img), f"{fmt} palettized")
+    if mode in ("RGB", "RGBA", "L"):
+        return Mask("raw", np.asarray(img), f"{fmt} {mode}")
+    if mode.startswith("I;16") or mode == "I":
+        arr = np.asarray(img)
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise WrongKindError(f"is a 32-bit integer image with values {arr.min()}..{arr.max()}; expected 0..65535")
+        return Mask("raw", arr.astype(np.uint16), f"{fmt} grayscale 16-bit")
+    raise WrongKindError(f"has image mode {mode!r}, which is not a label image")

@@ -54,13 +54,69 @@ def _renames(ctx, param, value):
 renames_callback = _renames  # for commands that stack their own options
 
 
-def palette_option(allow_embedded: bool = False):
+def palette_option(allow_embedded: bool = False, encoded: bool = False):
     extra = " 'embedded' keeps the indices each palettized input stores." if allow_embedded else ""
+    if encoded:
+        extra += (" Optional with --encoding: then the decoded values are checked against the "
+                  "palette's ids, and void becomes its ignore index.")
     return click.option(
-        "-p", "--palette", required=True, callback=palette_loader(allow_embedded), metavar="PALETTE",
+        "-p", "--palette", required=not encoded, callback=palette_loader(allow_embedded), metavar="PALETTE",
         help="A built-in palette name (see 'maskcli palettes') or a palette YAML file "
         "(a value with a '/' or an extension is a file)." + extra,
     )
+
+
+ENCODING_NAMES = ("ade20k-full", "bdd100k-bitmask", "cityscapes-instance", "coco-panoptic", "mapillary-instance")
+
+encoding_options = (
+    click.option(
+        "--encoding", type=click.Choice(ENCODING_NAMES), metavar="NAME",
+        help="The inputs are encoded label images, decoded exactly (never with tolerance): "
+        "ade20k-full (*_seg.png, R/10*256+G, 16-bit output), cityscapes-instance (*_instanceIds.png "
+        "to label ids), coco-panoptic (with --annotations), bdd100k-bitmask (RGBA, R = category), "
+        "mapillary-instance (16-bit, value // 256). See docs/formats.md.",
+    ),
+    click.option(
+        "--annotations", type=click.Path(dir_okay=False), metavar="FILE.json",
+        help="With --encoding coco-panoptic: the panoptic annotation JSON (panoptic_val2017.json); "
+        "each PNG's segments are found by its file name.",
+    ),
+    click.option(
+        "--categories", type=click.Choice(["original", "contiguous"]), default=None,
+        help="With --encoding coco-panoptic: write the JSON's category_id (original, the default) "
+        "or 0..N-1 in the order of its 'categories' (contiguous).",
+    ),
+)
+
+
+instances_option = click.option(
+    "--instances", type=click.Path(file_okay=False), metavar="DIR",
+    help="With --encoding ade20k-full, cityscapes-instance or bdd100k-bitmask: also write each "
+    "input's instance ids (16-bit PNG, 0 = no instance; the ids the file stores) below DIR, "
+    "mirrored like the outputs.",
+)
+
+
+def build_encoding(name, annotations, categories):
+    """The run's encodings.Encoding from --encoding/--annotations/--categories, or None;
+    raises UsageError for options that do not go together."""
+    from maskcli.errors import UsageError
+
+    if name is None:
+        if annotations or categories:
+            raise UsageError("--annotations and --categories go with --encoding coco-panoptic")
+        return None
+    if name != "coco-panoptic":
+        if annotations or categories:
+            raise UsageError(f"--annotations and --categories go with --encoding coco-panoptic, not {name}")
+        from maskcli.encodings import Encoding
+
+        return Encoding(name)
+    if not annotations:
+        raise UsageError("--encoding coco-panoptic needs --annotations FILE.json (panoptic_val2017.json)")
+    from maskcli.encodings import load_annotations
+
+    return load_annotations(annotations, categories or "original")
 
 
 def _inputs(ctx, param, value):
@@ -159,7 +215,7 @@ map_option = click.option(
 )
 
 
-def batch_options(allow_embedded: bool = False, palette: bool = True):
+def batch_options(allow_embedded: bool = False, palette: bool = True, encoded: bool = False):
     """The options every batch conversion takes, in the order --help shows them."""
     return stack(
         inputs_argument,
@@ -169,7 +225,8 @@ def batch_options(allow_embedded: bool = False, palette: bool = True):
             "the PNG of a single input to stdout. An output that is a symbolic link, device or FIFO "
             "is an error for that file."
         ),
-        palette_option(allow_embedded) if palette else map_option,
+        palette_option(allow_embedded, encoded) if palette else map_option,
+        *(encoding_options if encoded else ()),
         jobs_option,
         scheduler_option,
         click.option("--update", is_flag=True,

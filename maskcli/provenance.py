@@ -44,7 +44,7 @@ import zlib
 
 FORMAT_REVISION = 1
 KEYWORD = b"maskcli"
-NOT_OUTPUT = frozenset({"verbose"})  # Settings fields that do not change what is written
+NOT_OUTPUT = frozenset({"verbose", "output_root"})  # Settings fields that do not change what is written
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _AFTER_IHDR = 33  # 8-byte signature + IHDR (4 length + 4 type + 13 data + 4 CRC)
 HEAD_BYTES = 1024  # read this much of an output to find its record (a record is far smaller)
@@ -116,7 +116,9 @@ def record(settings) -> dict:
     from maskcli import __version__
 
     rec = {"digest": f"sha256:{digest}", "command": settings.command, "options": options}
-    if source is None:
+    if source is None and getattr(settings, "encoding", None) is not None:
+        pass  # an encoded input decoded without a palette
+    elif source is None:
         rec["palette"] = "embedded"
     else:
         rec["map" if settings.command == "remap" else "palette"] = str(source.name)[:_MAX_NAME]
@@ -286,6 +288,10 @@ def read_any(path: str) -> dict | None:
 
 def _flag(name: str, value) -> str:
     flag = "--" + name.replace("_", "-")
+    if isinstance(value, dict) and "name" in value:  # an encoding: --encoding NAME and its options
+        extra = [f" --annotations {value['annotations']}" if value.get("annotations") else "",
+                 f" --categories {value['categories']}" if value.get("categories", "original") != "original" else ""]
+        return f"{flag} {value['name']}{''.join(extra)}"
     return flag if value is True else f"{flag} {value}"
 
 

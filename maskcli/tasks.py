@@ -32,6 +32,9 @@ class Settings:
     verbose: bool = False
     remap: object = None  # a remap.RemapTable for "remap"
     channel_order: str = "rgb"  # "bgr": color files store red and blue swapped (cv2.imwrite of RGB)
+    encoding: object = None  # an encodings.Encoding: inputs are encoded label images (--encoding)
+    instances: str | None = None  # --instances DIR: also write each input's instance ids below DIR
+    output_root: str = ""  # the folder outputs mirror below (where --instances mirrors from)
     # Every field but those in provenance.NOT_OUTPUT (verbose) is part of the digest an output
     # records when it differs from its default: a new field that changes outputs needs nothing
     # more; one that does not must be added to NOT_OUTPUT.
@@ -132,20 +135,95 @@ def swapped_hint(mask, palette: Palette, channel_order: str = "rgb", transparent
     return f"they are palette colors with red and blue swapped: {fix}"
 
 
-def convert_mask(mask, settings: Settings) -> tuple[bytes, dict | None]:
+def convert_mask(mask, settings: Settings, name: str = "") -> tuple[bytes, dict | None]:
     """Convert a decoded mask as ``settings.command`` says: the output PNG's bytes (carrying
-    the record of what made it, see provenance.py), and info."""
+    the record of what made it, see provenance.py), and info. ``name`` is the input's file
+    name (a coco-panoptic image's segments are found by it)."""
     from maskcli import provenance
 
-    data, info = _encode(mask, settings)
+    data, info = _encode(mask, settings, name)
     return provenance.stamp(data, settings.record_chunk), info
 
 
-def _encode(mask, settings: Settings) -> tuple[bytes, dict | None]:
+def read_input(src: str, settings: Settings):
+    """Read an input as ``settings`` need it: its samples as stored for an encoding, else a Mask."""
+    from maskcli import masks
+
+    if settings.encoding is not None:
+        return masks.read_raw(src)
+    return masks.read_mask(src, settings.channel_order)
+
+
+def decode_input(data: bytes, settings: Settings):
+    """:func:`read_input` for the bytes of a file (stdin)."""
+    from maskcli import masks
+
+    if settings.encoding is not None:
+        return masks.decode_raw(data)
+    return masks.decode_mask(data, settings.channel_order)
+
+
+def decode_encoded(raw, encoding, palette: Palette | None, name: str = "", unknown: str = "error"):
+    """The class ids of an encoded label image (``raw``: its samples as stored), void as the
+    palette's ignore index; with a palette, values it does not know fail the file (or, with
+    ``unknown="ignore"``, become its ignore index). Returns ``(values, ignored pixels)``."""
+    import numpy as np
+
+    from maskcli import convert, encodings
+
+    values = encodings.decode(encoding, raw, name, None if palette is None else palette.ignore_index)
+    if palette is None:
+        return values, 0
+    found, counts = convert.value_counts(values)
+    known = np.isin(found, [c.id for c in palette.classes] + [palette.ignore_index])
+    if known.all():
+        return values, 0
+    if unknown != "ignore":
+        from maskcli.errors import UnknownIndicesError
+
+        entries = sorted(((int(v), int(n)) for v, n in zip(found[~known], counts[~known])), key=lambda e: (-e[1], e[0]))
+        raise UnknownIndicesError(entries[: convert.MAX_LISTED], total=len(entries))
+    bad = np.isin(values, found[~known])
+    if palette.ignore_index > np.iinfo(values.dtype).max:
+        values = values.astype(np.uint16)
+    values[bad] = palette.ignore_index
+    return values, int(counts[~known].sum())
+
+
+def _encode_encoded(raw, settings: Settings, name: str) -> tuple[bytes, dict | None]:
+    import numpy as np
+
+    from maskcli import masks
+
+    palette = settings.palette if settings.command == "to-index" else None
+    values, ignored = decode_encoded(raw, settings.encoding, palette, name, settings.unknown)
+    info = {"pixels": int(values.size), "ignored": ignored} if ignored else None
+    if settings.command == "remap":
+        from maskcli.remap import remap
+
+        values = remap(values, settings.remap)
+    elif settings.format == "indexed":
+        if values.size and int(values.max()) > 255:
+            raise WrongKindError(f"decodes to values up to {int(values.max())}; --format indexed holds 0..255")
+        return masks.encode_indexed_png(values.astype(np.uint8), indexed_colors(settings.palette)), info
+    return masks.encode_index_png(values), info
+
+
+def instances_path(dst: str, settings: Settings) -> str:
+    """Where --instances writes the instance ids of the input whose output is ``dst``: the
+    same path relative to the --instances folder as ``dst`` has below the output folder."""
+    import os
+
+    return os.path.join(settings.instances, os.path.relpath(dst, settings.output_root or os.path.dirname(dst) or "."))
+
+
+def _encode(mask, settings: Settings, name: str = "") -> tuple[bytes, dict | None]:
     import numpy as np
 
     from maskcli import convert, masks
 
+    if settings.encoding is not None:
+        return _encode_encoded(mask.data, settings, name)
     if settings.command == "to-index":
         index, info, plte = to_index(mask, settings)
         if settings.format == "indexed":
@@ -171,12 +249,27 @@ def _encode(mask, settings: Settings) -> tuple[bytes, dict | None]:
 
 
 def convert_file(src: str, dst: str, settings: Settings):
-    """Read ``src``, convert it, write ``dst`` whole or not at all; returns info."""
+    """Read ``src``, convert it, write ``dst`` whole or not at all; returns info. With
+    --instances, the instance ids are written first, so an output that exists (and that
+    --update trusts) always has its instance file beside it."""
+    import os
+
     from maskcli import masks
 
-    data, info = convert_mask(masks.read_mask(src, settings.channel_order), settings)
+    mask = read_input(src, settings)
+    name = os.path.basename(src)
+    data, info = convert_mask(mask, settings, name)
+    if settings.instances:
+        write_instances(mask, settings, instances_path(dst, settings))
     masks.atomic_write(dst, data)
     return info
+
+
+def write_instances(raw, settings: Settings, path: str) -> None:
+    from maskcli import encodings, masks, provenance
+
+    ids = encodings.instances(settings.encoding, raw.data)
+    masks.atomic_write(path, provenance.stamp(masks.encode_index_png(ids), settings.record_chunk))
 
 
 def indexed_colors(palette: Palette):
