@@ -7,6 +7,8 @@ The public API (importable without the CLI)::
     index = maskcli.rgb_to_index(rgb, palette)            # (H, W, 3) uint8 RGB -> (H, W) uint8/uint16
     rgb = maskcli.index_to_rgb(index, palette)            # and back
     mask = maskcli.read_mask("a.png"); maskcli.write_index_mask("b.png", index)
+    ids = maskcli.ade20k_full_to_index(rgb)               # encoded label images (docs/formats.md)
+    ids = maskcli.decode_encoded("cityscapes-instance", maskcli.read_raw("x_instanceIds.png").data)
 
 Heavy modules (NumPy, OpenCV, Pillow) are imported on first use, so that ``maskcli --help``
 starts fast.
@@ -26,6 +28,20 @@ _EXPORTS = {
     "write_index_mask": "maskcli.masks",
     "write_rgb_mask": "maskcli.masks",
     "Mask": "maskcli.masks",
+    "Encoding": "maskcli.encodings",
+    "ENCODINGS": "maskcli.encodings",
+    "decode_encoded": "maskcli.encodings",
+    "ade20k_full_to_index": "maskcli.encodings",
+    "ade20k_full_instances": "maskcli.encodings",
+    "cityscapes_instance_to_index": "maskcli.encodings",
+    "cityscapes_instance_instances": "maskcli.encodings",
+    "panoptic_segment_ids": "maskcli.encodings",
+    "coco_panoptic_to_index": "maskcli.encodings",
+    "load_annotations": "maskcli.encodings",
+    "bdd100k_bitmask_to_index": "maskcli.encodings",
+    "bdd100k_bitmask_instances": "maskcli.encodings",
+    "mapillary_instance_to_index": "maskcli.encodings",
+    "read_raw": "maskcli.masks",
     "MaskcliError": "maskcli.errors",
     "PaletteError": "maskcli.errors",
     "MaskError": "maskcli.errors",

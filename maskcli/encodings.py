@@ -297,6 +297,16 @@ def decode(encoding: Encoding, raw: np.ndarray, file_name: str = "", void: int |
     raise ValueError(f"unknown encoding {name!r}: expected one of {', '.join(ENCODINGS)}")
 
 
+def decode_encoded(encoding, raw, file_name: str = "", void: int | None = None) -> np.ndarray:
+    """:func:`decode` for the API: ``encoding`` may be a name (all but coco-panoptic, which
+    needs :func:`load_annotations`) or an :class:`Encoding`."""
+    if isinstance(encoding, str):
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {encoding!r}: expected one of {', '.join(ENCODINGS)}")
+        encoding = Encoding(encoding)
+    return decode(encoding, np.asarray(raw), file_name, void)
+
+
 def instances(encoding: Encoding, raw: np.ndarray) -> np.ndarray:
     """The instance ids of one label image (0 = no instance), for the encodings that store
     them (WITH_INSTANCES)."""

@@ -1,0 +1,306 @@
+"""Encoded label images (--encoding): ADE20K full, Cityscapes instanceIds, COCO panoptic,
+BDD100K bitmasks, Mapillary instance PNGs. Real corpus files where the corpus has them,
+files generated from each format's published definition otherwise."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import read_png, write_png
+from maskcli import encodings
+from maskcli.cli import cli
+from maskcli.errors import MaskError
+
+ADE = "ADE20K/dataset/ADE20K_2021_17_01/images/ADE/training/urban/street"
+CS = "mmsegmentation/tests/data/pseudo_cityscapes_dataset/gtFine/val/frankfurt/frankfurt_000000_000294_gtFine_"
+BDD_BITMASKS = ("bdd100k/tests/common/testcases/example_bitmask.png",
+                "bdd100k/tests/label/testcases/panseg_bdd100k/panseg_mask.png",
+                "bdd100k/tests/eval/testcases/pan_seg/gt/a.png")
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+# --------------------------------------------------------------------------- pure decoders
+
+
+def test_ade20k_formula_covers_every_r_and_g_and_is_16_bit():
+    r, g = np.meshgrid(np.arange(0, 256, dtype=np.uint8), np.arange(256, dtype=np.uint8), indexing="ij")
+    rgb = np.stack([r, g, np.full_like(r, 7)], axis=-1)
+    out = encodings.ade20k_full_to_index(rgb)
+    assert out.dtype == np.uint16
+    assert (out == (r.astype(int) // 10) * 256 + g).all()
+    assert out[250, 255] == 25 * 256 + 255
+    assert (encodings.ade20k_full_instances(rgb) == 7).all()
+    assert encodings.ade20k_full_to_index(rgb, void=65535)[0, 0] == 65535  # class 0 is void
+
+
+def test_cityscapes_instance_ids_give_label_ids_and_instances():
+    ids = np.array([[0, 7, 999, 24000], [24001, 26002, 33, 1000]], dtype=np.uint16)
+    assert encodings.cityscapes_instance_to_index(ids).tolist() == [[0, 7, 999, 24], [24, 26, 33, 1]]
+    assert encodings.cityscapes_instance_instances(ids).tolist() == [[0, 0, 0, 24000], [24001, 26002, 0, 1000]]
+    small = np.array([[0, 7, 24]], dtype=np.uint16)
+    assert encodings.cityscapes_instance_to_index(small).dtype == np.uint8
+
+
+def test_coco_panoptic_segment_ids_and_categories():
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[0, 0] = (1, 0, 0)  # id 1
+    rgb[0, 1] = (0, 1, 0)  # id 256
+    rgb[0, 2] = (3, 2, 1)  # id 3 + 512 + 65536
+    assert encodings.panoptic_segment_ids(rgb).tolist() == [[1, 256, 66051], [0, 0, 0]]
+    out = encodings.coco_panoptic_to_index(rgb, {1: 17, 256: 200, 66051: 0})
+    assert out.tolist() == [[17, 200, 0], [255, 255, 255]]
+    assert encodings.coco_panoptic_to_index(rgb, {1: 17, 256: 300, 66051: 0}, void=0).dtype == np.uint16
+    with pytest.raises(MaskError, match=r"1 segment id\(s\) not in the annotations: 66051 \(1 px\)"):
+        encodings.coco_panoptic_to_index(rgb, {1: 17, 256: 200})
+
+
+def test_bdd100k_bitmask_and_mapillary_instance():
+    rgba = np.array([[[3, 4, 1, 2], [0, 0, 0, 0]]], np.uint8)
+    assert encodings.bdd100k_bitmask_to_index(rgba).tolist() == [[3, 0]]
+    assert encodings.bdd100k_bitmask_instances(rgba).tolist() == [[258, 0]]
+    values = np.array([[13 * 256, 55 * 256 + 7, 65 * 256 + 255]], np.uint16)
+    assert encodings.mapillary_instance_to_index(values).tolist() == [[13, 55, 65]]
+
+
+def test_decoders_refuse_wrong_arrays_with_a_value_error():
+    with pytest.raises(ValueError, match=r"expected an \(H, W, 3\) RGB uint8 array, got \(2, 2\) uint8"):
+        encodings.ade20k_full_to_index(np.zeros((2, 2), np.uint8))
+    with pytest.raises(ValueError, match="expected an"):
+        encodings.mapillary_instance_to_index(np.zeros((2, 2), np.uint8))
+    with pytest.raises(ValueError, match="unknown encoding 'nope'"):
+        encodings.decode_encoded("nope", np.zeros((2, 2), np.uint8))
+
+
+def test_the_api_exposes_every_decoder():
+    import maskcli
+
+    raw = np.array([[24001, 7]], np.uint16)
+    assert maskcli.decode_encoded("cityscapes-instance", raw).tolist() == [[24, 7]]
+    for name in ("ade20k_full_to_index", "cityscapes_instance_to_index", "coco_panoptic_to_index",
+                 "bdd100k_bitmask_to_index", "mapillary_instance_to_index", "load_annotations", "read_raw"):
+        assert callable(getattr(maskcli, name))
+
+
+# --------------------------------------------------------------------------- real files
+
+
+def test_ade20k_full_seg_pngs_decode_to_the_classes_their_json_names(corpus, tmp_path):
+    folder = corpus / ADE
+    result = invoke("to-index", folder, "--include", "*_seg.png", "-o", tmp_path / "out", "--encoding", "ade20k-full")
+    assert result.exit_code == 0, result.output
+    for name in ("ADE_train_00016869", "ADE_train_00016900", "ADE_train_00016964"):
+        mode, out = read_png(tmp_path / "out" / f"{name}_seg.png")
+        rgb = np.asarray(Image.open(folder / f"{name}_seg.png")).astype(np.int64)
+        assert mode.startswith("I;16")  # 16-bit even where ids would fit (they do not here)
+        assert (out == rgb[..., 0] // 10 * 256 + rgb[..., 1]).all()
+        assert out.max() > 255
+    objects = json.loads((folder / "ADE_train_00016869.json").read_text())["annotation"]["object"]
+    whole = {o["name_ndx"] for o in objects if o["parts"]["part_level"] == 0}
+    _, out = read_png(tmp_path / "out" / "ADE_train_00016869_seg.png")
+    assert set(np.unique(out).tolist()) == whole | {0}
+
+
+def test_cityscapes_instance_ids_decode_to_the_frames_label_ids(corpus, tmp_path):
+    src = corpus / f"{CS}instanceIds.png"
+    result = invoke("to-index", src, "-o", tmp_path / "ids.png", "--encoding", "cityscapes-instance",
+                    "-p", "cityscapes-labelids", "--instances", tmp_path / "inst")
+    assert result.exit_code == 0, result.output
+    _, ids = read_png(tmp_path / "ids.png")
+    _, label_ids = read_png(corpus / f"{CS}labelIds.png")
+    assert ids.dtype == np.uint8 and (ids == label_ids).all()
+    _, inst = read_png(tmp_path / "inst" / "ids.png")
+    _, stored = read_png(src)
+    assert inst.dtype == np.uint16
+    assert (inst == np.where(stored >= 1000, stored, 0)).all()
+    assert sorted(np.unique(inst).tolist()) == [0, 24000, 24001, 24002, 24003, 26000, 26001, 26002]
+
+
+def test_remap_composes_with_an_encoding(corpus, tmp_path):
+    folder = corpus / CS.rsplit("/", 1)[0]
+    result = invoke("remap", folder, "--include", "*_instanceIds.png", "--encoding", "cityscapes-instance",
+                    "--map", "cityscapes-trainids", "-o", tmp_path / "a")
+    assert result.exit_code == 0, result.output
+    result = invoke("remap", folder, "--include", "*_labelIds.png", "--map", "cityscapes-trainids", "-o", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+    _, a = read_png(tmp_path / "a" / "frankfurt_000000_000294_gtFine_instanceIds.png")
+    _, b = read_png(tmp_path / "b" / "frankfurt_000000_000294_gtFine_labelIds.png")
+    assert (a == b).all() and 255 in a
+
+
+def test_check_with_an_encoding_lists_values_the_palette_lacks(corpus):
+    src = corpus / f"{CS}instanceIds.png"
+    result = invoke("check", src, "--encoding", "cityscapes-instance", "-p", "cityscapes")
+    assert result.exit_code == 1
+    assert "5 value(s) not in the palette: 20 (188 px), 21 (664 px), 23 (581 px), 24 (107 px), 26 (1802 px)" in result.output
+    result = invoke("check", src, "--encoding", "cityscapes-instance", "-p", "cityscapes-labelids")
+    assert result.exit_code == 0, result.output
+    assert "person" in result.output
+
+
+def test_bdd100k_bitmasks_convert_although_their_alpha_is_data(corpus, tmp_path):
+    srcs = [corpus / p for p in BDD_BITMASKS]
+    refused = invoke("to-index", srcs[0], "-o", tmp_path / "no.png", "-p", "bdd100k")
+    assert refused.exit_code == 1 and "BDD100K bitmasks" in refused.output
+    for i, src in enumerate(srcs):
+        out = tmp_path / f"{i}.png"
+        result = invoke("to-index", src, "-o", out, "--encoding", "bdd100k-bitmask", "--instances", tmp_path / "inst")
+        assert result.exit_code == 0, result.output
+        rgba = np.asarray(Image.open(src))
+        _, ids = read_png(out)
+        assert (ids == rgba[..., 0]).all()
+        _, inst = read_png(tmp_path / "inst" / f"{i}.png")
+        assert (inst == rgba[..., 2].astype(np.uint16) * 256 + rgba[..., 3]).all()
+    _, ids = read_png(tmp_path / "0.png")
+    assert np.unique(ids).tolist() == [0, 3]
+
+
+# --------------------------------------------------------------------------- generated files
+
+
+def _panoptic(tmp_path, name="000000000139.png"):
+    """A COCO panoptic PNG and its annotation JSON, as panopticapi defines them."""
+    ids = np.array([[0, 5, 5, 70000], [131071, 131071, 5, 0]], dtype=np.int64)
+    rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
+    write_png(tmp_path / "pan" / name, rgb)
+    data = {
+        "images": [{"id": 139, "file_name": name.replace(".png", ".jpg"), "width": 4, "height": 2}],
+        "annotations": [{"image_id": 139, "file_name": name, "segments_info": [
+            {"id": 5, "category_id": 1, "area": 3, "bbox": [1, 0, 2, 2], "iscrowd": 0},
+            {"id": 70000, "category_id": 200, "area": 1, "bbox": [3, 0, 1, 1], "iscrowd": 0},
+            {"id": 131071, "category_id": 44, "area": 2, "bbox": [0, 1, 2, 1], "iscrowd": 0}]}],
+        "categories": [{"id": 1, "name": "person", "isthing": 1}, {"id": 44, "name": "bottle", "isthing": 1},
+                       {"id": 200, "name": "rug-merged", "isthing": 0}],
+    }
+    ann = tmp_path / "panoptic_val2017.json"
+    ann.write_text(json.dumps(data))
+    return ann, data
+
+
+def test_coco_panoptic_categories_original_and_contiguous(tmp_path):
+    ann, _ = _panoptic(tmp_path)
+    for categories, expected in (("original", [[255, 1, 1, 200], [44, 44, 1, 255]]),
+                                 ("contiguous", [[255, 0, 0, 2], [1, 1, 0, 255]])):
+        out = tmp_path / categories
+        result = invoke("to-index", tmp_path / "pan", "-o", out, "--encoding", "coco-panoptic",
+                        "--annotations", ann, "--categories", categories)
+        assert result.exit_code == 0, result.output
+        mode, ids = read_png(out / "000000000139.png")
+        assert mode == "L" and ids.tolist() == expected
+
+
+def test_coco_panoptic_void_becomes_the_palettes_ignore_index(tmp_path):
+    ann, _ = _panoptic(tmp_path)
+    palette = tmp_path / "coco.yaml"
+    palette.write_text("name: c\nignore_index: 0\nclasses:\n"
+                       "  - {id: 1, name: person, color: [220, 20, 60]}\n"
+                       "  - {id: 44, name: bottle, color: [0, 0, 230]}\n"
+                       "  - {id: 200, name: rug, color: [99, 99, 99]}\n")
+    result = invoke("to-index", tmp_path / "pan", "-o", tmp_path / "o", "--encoding", "coco-panoptic",
+                    "--annotations", ann, "-p", palette, "--format", "indexed")
+    assert result.exit_code == 0, result.output
+    img = Image.open(tmp_path / "o" / "000000000139.png")
+    assert img.mode == "P" and np.asarray(img).tolist() == [[0, 1, 1, 200], [44, 44, 1, 0]]
+    assert img.getpalette()[3:6] == [220, 20, 60]
+
+
+def test_coco_panoptic_unknown_segments_and_files_are_per_file_errors(tmp_path):
+    ann, data = _panoptic(tmp_path)
+    del data["annotations"][0]["segments_info"][2]  # 131071 no longer listed
+    ann.write_text(json.dumps(data))
+    write_png(tmp_path / "pan" / "000000000285.png", np.zeros((2, 2, 3), np.uint8))  # not in the JSON
+    result = invoke("to-index", tmp_path / "pan", "-o", tmp_path / "o", "--encoding", "coco-panoptic", "--annotations", ann)
+    assert result.exit_code == 1
+    assert "000000000139.png: 1 segment id(s) not in the annotations: 131071 (2 px)" in result.output
+    assert "000000000285.png: has no entry in the annotations (no file_name '000000000285.png')" in result.output
+    assert not (tmp_path / "o" / "000000000139.png").exists()
+
+
+def test_update_reconverts_when_the_annotations_change_not_when_they_move(tmp_path):
+    ann, data = _panoptic(tmp_path)
+    args = ["to-index", tmp_path / "pan", "-o", tmp_path / "o", "--encoding", "coco-panoptic", "--update"]
+    assert invoke(*args, "--annotations", ann).exit_code == 0
+    moved = tmp_path / "elsewhere.json"
+    moved.write_text(ann.read_text())
+    result = invoke(*args, "--annotations", moved)
+    assert result.exit_code == 0 and "1 up to date" in result.output, result.output
+    data["annotations"][0]["segments_info"][0]["category_id"] = 44
+    moved.write_text(json.dumps(data))
+    result = invoke(*args, "--annotations", moved)
+    assert result.exit_code == 0 and "1 converted" in result.output, result.output
+    _, ids = read_png(tmp_path / "o" / "000000000139.png")
+    assert ids[0, 1] == 44
+    result = invoke(*args, "--annotations", moved, "--categories", "contiguous")
+    assert "1 converted" in result.output
+
+
+def test_mapillary_instance_pngs_decode_to_labels(tmp_path):
+    labels = np.array([[13, 13, 55], [65, 19, 0]], np.uint16)
+    write_png(tmp_path / "in" / "a.png", labels * 256 + np.array([[0, 0, 3], [0, 1, 2]], np.uint16))
+    write_png(tmp_path / "in" / "b.png", np.zeros((2, 2), np.uint8))
+    result = invoke("to-index", tmp_path / "in", "-o", tmp_path / "o", "--encoding", "mapillary-instance",
+                    "-p", "mapillary-v1.2")
+    assert result.exit_code == 1
+    mode, out = read_png(tmp_path / "o" / "a.png")
+    assert mode == "L" and out.tolist() == labels.tolist()
+    assert "b.png: is an 8-bit image; mapillary-instance label images are 16-bit" in result.output
+
+
+def test_ade20k_void_is_zero_without_a_palette_and_the_ignore_index_with_one(tmp_path):
+    rgb = np.array([[[0, 0, 0], [30, 5, 1]]], np.uint8)  # void, class 3 * 256 + 5 = 773
+    write_png(tmp_path / "x_seg.png", rgb)
+    assert invoke("to-index", tmp_path / "x_seg.png", "-o", tmp_path / "a.png", "--encoding", "ade20k-full").exit_code == 0
+    assert read_png(tmp_path / "a.png")[1].tolist() == [[0, 773]]
+    palette = tmp_path / "p.yaml"
+    palette.write_text("name: p\nignore_index: 65535\nclasses:\n  - {id: 773, name: x, color: [1, 2, 3]}\n")
+    result = invoke("to-index", tmp_path / "x_seg.png", "-o", tmp_path / "b.png", "--encoding", "ade20k-full", "-p", palette)
+    assert result.exit_code == 0, result.output
+    assert read_png(tmp_path / "b.png")[1].tolist() == [[65535, 773]]
+
+
+def test_stdin_to_stdout_with_an_encoding(tmp_path):
+    import subprocess
+
+    write_png(tmp_path / "i.png", np.array([[24001, 7]], np.uint16))
+    with open(tmp_path / "i.png", "rb") as f:
+        done = subprocess.run([sys.executable, "-m", "maskcli", "to-index", "-", "-o", "-", "--encoding",
+                               "cityscapes-instance"], stdin=f, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "o.png").write_bytes(done.stdout)
+    assert read_png(tmp_path / "o.png")[1].tolist() == [[24, 7]]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--encoding", "coco-panoptic"], "--encoding coco-panoptic needs --annotations"),
+    (["--encoding", "ade20k-full", "--unknown", "nearest", "--max-distance", "3"],
+     "--unknown nearest does not apply to --encoding"),
+    (["--encoding", "mapillary-instance", "--instances", "inst"], "--instances: mapillary-instance stores no instance"),
+    (["--encoding", "ade20k-full", "--annotations", "x.json"], "--annotations and --categories go with --encoding coco-panoptic"),
+    (["--encoding", "ade20k-full", "-p", "embedded"], "-p embedded keeps a palettized file's indices"),
+    (["--encoding", "ade20k-full", "--format", "indexed"], "--format indexed takes its colors from -p"),
+    ([], "Missing option '-p' / '--palette'"),
+])
+def test_options_that_do_not_go_with_an_encoding_are_usage_errors(tmp_path, extra, message):
+    write_png(tmp_path / "x.png", np.zeros((2, 2, 3), np.uint8))
+    result = invoke("to-index", tmp_path / "x.png", "-o", tmp_path / "o.png", *extra)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_annotation_json_is_a_usage_error(tmp_path):
+    write_png(tmp_path / "x.png", np.zeros((2, 2, 3), np.uint8))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"annotations": [{"file_name": "x.png"}], "categories": []}')
+    result = invoke("to-index", tmp_path / "x.png", "-o", tmp_path / "o.png", "--encoding", "coco-panoptic",
+                    "--annotations", bad)
+    assert result.exit_code == 2
+    assert "annotation #0 has no 'file_name' string and 'segments_info' list" in result.output
