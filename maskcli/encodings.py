@@ -134,13 +134,14 @@ def panoptic_segment_ids(rgb) -> np.ndarray:
     from maskcli.convert import pack_rgb
 
     rgb = _check(rgb, "an (H, W, 3) RGB", 3, 3)
+    bgr = rgb[..., ::-1]
+    if bgr.flags.c_contiguous and bgr.size and np.little_endian:  # an OpenCV image seen as RGB: no copy
+        import cv2
+
+        keys = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA).view(np.uint32)[..., 0]
+        np.bitwise_and(keys, 0x00FFFFFF, out=keys)
+        return keys
     return pack_rgb(rgb)
-
-
-def _zeroed(n: int, dtype) -> np.ndarray:
-    from maskcli.convert import _zeroed as zeroed
-
-    return zeroed(n, dtype)
 
 
 def coco_panoptic_to_index(rgb, segments: dict, void: int = 255) -> np.ndarray:
@@ -148,25 +149,31 @@ def coco_panoptic_to_index(rgb, segments: dict, void: int = 255) -> np.ndarray:
     (``segments`` maps segment id -> category id, from the image's ``segments_info``); void
     (segment 0) becomes ``void``. A segment id ``segments`` does not list raises MaskError
     naming the ids and their pixel counts. uint8 when every value fits, else uint16."""
-    from maskcli.convert import lookup
+    from maskcli.convert import _marked, _zeroed, lookup
 
     ids = panoptic_segment_ids(rgb)
-    # A 2**24-entry table, value + 1 (0 = not listed): only the pages of listed ids are written.
-    table = _zeroed(1 << 24, np.uint16)
-    table[0] = void + 1
+    values = {int(void), *map(int, segments.values())}
+    # A value no category uses marks unlisted segments; as in convert.py, the 2**24-entry
+    # table holds value - sentinel (wrapping), so its untouched zero pages mean "not listed"
+    # and only the pages of listed ids are ever written.
+    small = max(values) <= 255 and len(values) < 256
+    dtype = np.uint8 if small else np.uint16
+    sentinel = next(v for v in range(256 if small else 65536) if v not in values)
+    table = _zeroed(1 << 24, dtype)
+    wrap = int(np.iinfo(dtype).max) + 1
+    table[0] = (void - sentinel) % wrap
     for segment, category in segments.items():
         if segment:
-            table[segment] = category + 1
-    out = lookup(table, ids)
-    missing = out == 0
-    if missing.any():
-        values, counts = np.unique(ids[missing], return_counts=True)
-        order = np.lexsort((values, -counts))[:MAX_LISTED]
-        shown = ", ".join(f"{int(values[i])} ({int(counts[i])} px)" for i in order)
-        more = f" (and {len(values) - MAX_LISTED} more)" if len(values) > MAX_LISTED else ""
-        raise MaskError(f"{len(values)} segment id(s) not in the annotations: {shown}{more}")
-    out -= 1
-    return _narrow(out)
+            table[segment] = (category - sentinel) % wrap
+    out = lookup(table, ids, shift=sentinel)
+    missing = _marked(out, sentinel)
+    if missing is not None:
+        found, counts = np.unique(ids[missing], return_counts=True)
+        order = np.lexsort((found, -counts))[:MAX_LISTED]
+        shown = ", ".join(f"{int(found[i])} ({int(counts[i])} px)" for i in order)
+        more = f" (and {len(found) - MAX_LISTED} more)" if len(found) > MAX_LISTED else ""
+        raise MaskError(f"{len(found)} segment id(s) not in the annotations: {shown}{more}")
+    return out
 
 
 def load_annotations(path: str, categories: str = "original") -> Encoding:
