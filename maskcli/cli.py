@@ -367,11 +367,13 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, **_):
 @click.option("--alpha", type=click.Choice(["error", "ignore"]), default="error", show_default=True,
               help="Fully transparent pixels: fail the file, or leave them out of the counts.")
 @channel_order_option
+@stack(*encoding_options)
 @jobs_option
 @scheduler_option
 @quiet_option
-def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, names_from, alpha, channel_order,
-                    jobs, scheduler, quiet):
+@click.pass_context
+def extract_palette(ctx, inputs, output, order, min_pixels, min_files, max_colors, names_from, alpha, channel_order,
+                    encoding, annotations, categories, jobs, scheduler, quiet):
     """Find the colors in sample color masks and write a palette to start from.
 
     Every distinct color becomes a class with its pixel and file counts and a placeholder
@@ -384,6 +386,7 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
     $ maskcli extract-palette masks/ -o my-palette.yaml
     $ maskcli extract-palette gta5/labels --min-pixels 50 --names-from cityscapes
     $ maskcli extract-palette a.png b.png --order frequency
+    $ maskcli extract-palette street/*_seg.png --encoding ade20k-full --max-colors 4000 -o ade-full.yaml
     """
     from maskcli import extract
     from maskcli.masks import write_named_file
@@ -394,6 +397,12 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
     from maskcli.runner import Interrupted
 
     filtered = bool(min_pixels or min_files)
+    enc = _encoded_run(ctx, encoding, None, None, None, **{
+        "--alpha": (alpha, "error"), "--channel-order": (channel_order, "rgb")})
+    if enc is not None:
+        _extract_encoded(inputs, output, enc, order, min_pixels, min_files, max_colors, names_from, jobs,
+                         scheduler, quiet, filtered)
+        return
     try:
         found, report = extract.scan_colors(inputs, jobs, max_colors, quiet, alpha, filtered, scheduler, channel_order)
     except extract.TooManyColors as exc:
@@ -443,6 +452,46 @@ def extract_palette(inputs, output, order, min_pixels, min_files, max_colors, na
                                       names_from, new_colors, hint):
         click.echo(line, err=True)
     click.echo(f"extract-palette: {len(palette.classes)} classes from {len(colors)} colors in {report.converted} file(s)", err=True)
+
+
+def _extract_encoded(inputs, output, enc, order, min_pixels, min_files, max_colors, names_from, jobs, scheduler,
+                     quiet, filtered):
+    """extract-palette --encoding: one class per decoded id, the encoding's void as ignore."""
+    from maskcli import extract
+    from maskcli.encodings import VOID_DEFAULT
+    from maskcli.masks import write_named_file
+    from maskcli.palette import palette_to_yaml
+
+    try:
+        found, report = extract.scan_values(inputs, jobs, enc, max_colors, quiet, filtered, scheduler)
+    except extract.TooManyColors as exc:
+        raise click.ClickException(str(exc)) from None
+    if report.failed:
+        report.finish()
+        raise click.ClickException(f"no palette written: {report.failed} file(s) could not be read")
+    values, n_dropped, _ = extract.drop_rare(found, min_pixels, min_files)
+    if len(values) > max_colors:
+        raise click.ClickException(f"{len(values)} class ids remain, more than --max-colors {max_colors}")
+    if not values:
+        raise click.ClickException(f"no class ids remain after --min-pixels {min_pixels} / --min-files {min_files}")
+    palette = extract.build_encoded_palette(values, VOID_DEFAULT.get(enc.name), order, extract.default_name(inputs),
+                                            names_from)
+    lines = [f"written by maskcli {__version__} extract-palette --encoding {enc.name} from {report.converted} file(s)",
+             "colors are the VOC colormap of each id" + (f" where {names_from.path or names_from.name} has none"
+                                                          if names_from else "") + "; class names are placeholders "
+             "(class_N) where no --names-from names them: rename them"]
+    text = palette_to_yaml(palette, header="\n".join(lines))
+    if output in (None, "-"):
+        click.echo(text, nl=False)
+    else:
+        try:
+            write_named_file(output, text.encode("utf-8"))
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    if not quiet:
+        dropped = f" ({n_dropped} rare id(s) dropped)" if n_dropped else ""
+        click.echo(f"extract-palette: {len(palette.classes)} classes from {len(values)} ids in "
+                   f"{report.converted} file(s){dropped}", err=True)
 
 
 def _pair_rules(ctx, param, value):

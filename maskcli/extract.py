@@ -83,6 +83,74 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
     return colors, report
 
 
+def scan_values(inputs, jobs: int, encoding, max_values: int, quiet: bool = False, filtered: bool = False,
+                scheduler: str | None = None):
+    """extract-palette --encoding: pixels and files per decoded class id over every input.
+    Returns ``(values, report)``: ``values`` maps id to ``[pixels, files]``."""
+    skipped: list = []
+    files = find_mask_files(inputs, skipped=skipped)
+    limit = HARD_LIMIT if filtered else max_values
+    progress = runner.Progress(len(files), "extract-palette", enabled=not quiet)
+    report = Report("extract-palette", len(files), progress.write, quiet)
+    for path, reason in skipped:
+        report.warn(f"{path}: skipped: {reason}")
+    counts: dict[int, list[int]] = {}
+
+    def on_result(src, result):
+        progress.update()
+        if isinstance(result, str):
+            report.done(src, None, result)
+            return
+        report.done(src, None, None)
+        for value, n in zip(*(a.tolist() for a in result)):
+            entry = counts.setdefault(value, [0, 0])
+            entry[0] += n
+            entry[1] += 1
+        if len(counts) > limit:
+            raise TooManyColors(
+                f"the inputs hold more than {'--max-colors ' if limit == max_values else ''}{limit} class ids "
+                f"(found {len(counts)} by {src}): raise --max-colors"
+            )
+
+    try:
+        runner.run(tasks.safe_count_values, files, args=(encoding,), jobs=jobs, on_result=on_result,
+                   scheduler=scheduler)
+    finally:
+        progress.close()
+    return counts, report
+
+
+def id_color(value: int) -> RGB:
+    """The color of class ``value`` in the Pascal VOC colormap (as labelme and VOC draw
+    classes), extended to 24 bits of id so that every id below 2**24 gets its own color."""
+    r = g = b = 0
+    for shift in range(8):
+        r |= ((value >> 0) & 1) << (7 - shift)
+        g |= ((value >> 1) & 1) << (7 - shift)
+        b |= ((value >> 2) & 1) << (7 - shift)
+        value >>= 3
+    return (r, g, b)
+
+
+def build_encoded_palette(values: dict, void: int | None, order: str = "color", name: str = "extracted",
+                          names_from: Palette | None = None) -> Palette:
+    """A palette with one class per decoded id (``values``: id -> [pixels, files]); ``void``
+    (the encoding's void value, if it has one) becomes the ignore index, not a class. Names and
+    colors come from ``names_from`` where it has the id, else ``class_N`` and the VOC colormap."""
+    known = {c.id: c for c in names_from.classes} if names_from is not None else {}
+    items = [(v, pn) for v, pn in values.items() if v != void]
+    items.sort(key=(lambda kv: (-kv[1][0], kv[0])) if order == "frequency" else (lambda kv: kv[0]))
+    classes = tuple(
+        PaletteClass(v, known[v].name if v in known else f"class_{v}", known[v].color if v in known else id_color(v),
+                     pixels=px, files=nf)
+        for v, (px, nf) in items
+    )
+    if void is None:
+        used = {v for v, _ in items}
+        void = 255 if 255 not in used and max(used, default=0) <= 255 else MAX_ID
+    return Palette(name=name, classes=classes, ignore_index=void)
+
+
 # --------------------------------------------------------------------------- pure analysis
 
 

@@ -353,3 +353,19 @@ def count_colors(src: str, max_colors: int, alpha: str = "error", channel_order:
             "(a photo, or a mask saved lossily or resized with interpolation?)"
         )
     return convert.pack_rgb(colors[None])[0], counts
+
+
+def safe_count_values(src: str, encoding):
+    """``src`` (an encoded label image) -> ``(values, counts)`` of its decoded class ids, or
+    the reason it failed."""
+    import os
+
+    from maskcli import convert, encodings, masks
+
+    try:
+        values = encodings.decode(encoding, masks.read_raw(src).data, os.path.basename(src))
+        return convert.value_counts(values)
+    except MaskError as exc:
+        return str(exc)
+    except Exception as exc:
+        return describe_failure(exc)

@@ -304,3 +304,32 @@ def test_bad_annotation_json_is_a_usage_error(tmp_path):
                     "--annotations", bad)
     assert result.exit_code == 2
     assert "annotation #0 has no 'file_name' string and 'segments_info' list" in result.output
+
+
+def test_extract_palette_with_an_encoding_lists_the_decoded_ids(corpus, tmp_path):
+    from maskcli.palette import load_palette
+
+    seg = corpus / ADE / "ADE_train_00016869_seg.png"
+    out = tmp_path / "ade.yaml"
+    result = invoke("extract-palette", seg, "--encoding", "ade20k-full", "-o", out)
+    assert result.exit_code == 0, result.output
+    palette = load_palette(str(out))
+    objects = json.loads((corpus / ADE / "ADE_train_00016869.json").read_text())["annotation"]["object"]
+    assert [c.id for c in palette.classes] == sorted({o["name_ndx"] for o in objects if o["parts"]["part_level"] == 0})
+    assert palette.ignore_index == 0  # ADE20K's unlabeled, not a class
+    assert len({c.color for c in palette.classes}) == len(palette.classes)
+    checked = invoke("check", seg, "--encoding", "ade20k-full", "-p", out)
+    assert checked.exit_code == 0, checked.output
+    named = invoke("extract-palette", corpus / f"{CS}instanceIds.png", "--encoding", "cityscapes-instance",
+                   "--names-from", "cityscapes-labelids", "-o", tmp_path / "cs.yaml")
+    assert named.exit_code == 0, named.output
+    classes = {c.id: c for c in load_palette(str(tmp_path / "cs.yaml")).classes}
+    assert classes[26].name == "car" and classes[26].color == (0, 0, 142)
+
+
+def test_the_voc_colormap_extends_to_ids_above_255():
+    from maskcli.extract import id_color
+
+    assert [id_color(i) for i in range(4)] == [(0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0)]
+    assert id_color(15) == (192, 128, 128)
+    assert len({id_color(i) for i in range(4096)}) == 4096
