@@ -250,8 +250,11 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
 
 @cli.command("to-rgb")
 @batch_options()
+@click.option("--format", "fmt", type=click.Choice(["rgb", "indexed"]), default="rgb", show_default=True,
+              help="rgb: 8-bit RGB PNG. indexed: palettized PNG that keeps the ids and holds the palette's "
+              "colors in its PLTE (the smallest file; any viewer shows the colors; ids up to 255).")
 @click.pass_context
-def to_rgb(ctx, inputs, output, palette, **_):
+def to_rgb(ctx, inputs, output, palette, fmt, **_):
     """Convert class-index masks (8/16-bit grayscale, palettized) to RGB color masks.
 
     Each class id becomes its class's color, the ignore index the palette's first ignore color
@@ -260,11 +263,17 @@ def to_rgb(ctx, inputs, output, palette, **_):
     \b
     $ maskcli to-rgb predictions/ -o colored/ -p cityscapes
     $ maskcli to-rgb pred.png -o pred_color.png -p pascal-voc
+    $ maskcli to-rgb trainIds/ -o colored/ -p cityscapes --format indexed
     """
     from maskcli.batch import convert_tree
     from maskcli.tasks import Settings
 
-    sys.exit(convert_tree(inputs, output, Settings("to-rgb", palette), _run_options(ctx.params)))
+    if fmt == "indexed" and palette.bits > 8:
+        raise _UsageProblem(
+            f"--format indexed holds ids 0..255, but palette {palette.path or palette.name} "
+            f"uses values up to {palette.max_value}: use --format rgb")
+    settings = Settings("to-rgb", palette, format="indexed") if fmt == "indexed" else Settings("to-rgb", palette)
+    sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params)))
 
 
 @cli.command("remap")

@@ -174,20 +174,31 @@ def decode_encoded(raw, encoding, palette: Palette | None, name: str = "", unkno
     values = encodings.decode(encoding, raw, name, None if palette is None else palette.ignore_index)
     if palette is None:
         return values, 0
-    found, counts = convert.value_counts(values)
-    known = np.isin(found, [c.id for c in palette.classes] + [palette.ignore_index])
+    found, counts, known = known_values(values, palette, raise_unknown=unknown != "ignore")
     if known.all():
         return values, 0
-    if unknown != "ignore":
-        from maskcli.errors import UnknownIndicesError
-
-        entries = sorted(((int(v), int(n)) for v, n in zip(found[~known], counts[~known])), key=lambda e: (-e[1], e[0]))
-        raise UnknownIndicesError(entries[: convert.MAX_LISTED], total=len(entries))
     bad = np.isin(values, found[~known])
     if palette.ignore_index > np.iinfo(values.dtype).max:
         values = values.astype(np.uint16)
     values[bad] = palette.ignore_index
     return values, int(counts[~known].sum())
+
+
+def known_values(values, palette: Palette, raise_unknown: bool = True):
+    """The distinct ``values`` of an index mask, their pixel counts and whether the palette
+    knows each (a class id or the ignore index); with ``raise_unknown``, values it does not
+    know raise UnknownIndicesError (most frequent first)."""
+    import numpy as np
+
+    from maskcli import convert
+    from maskcli.errors import UnknownIndicesError
+
+    found, counts = convert.value_counts(values)
+    known = np.isin(found, [c.id for c in palette.classes] + [palette.ignore_index])
+    if raise_unknown and not known.all():
+        entries = sorted(((int(v), int(n)) for v, n in zip(found[~known], counts[~known])), key=lambda e: (-e[1], e[0]))
+        raise UnknownIndicesError(entries[: convert.MAX_LISTED], total=len(entries))
+    return found, counts, known
 
 
 def _encode_encoded(raw, settings: Settings, name: str) -> tuple[bytes, dict | None]:
@@ -244,6 +255,9 @@ def _encode(mask, settings: Settings, name: str = "") -> tuple[bytes, dict | Non
                 raise WrongKindError("is palettized, but the map writes values above 255")
             return masks.encode_indexed_png(out, mask.colors), None
         return masks.encode_index_png(out), None
+    if settings.format == "indexed":  # to-rgb --format indexed: the ids, with the colors in the PLTE
+        known_values(mask.array, settings.palette)
+        return masks.encode_indexed_png(mask.array.astype(np.uint8), indexed_colors(settings.palette)), None
     colors = convert.colorize(mask.array, settings.palette, order="bgr")  # OpenCV writes BGR
     return masks.encode_rgb_png(colors, order="bgr"), None
 

@@ -333,3 +333,32 @@ def test_the_voc_colormap_extends_to_ids_above_255():
     assert [id_color(i) for i in range(4)] == [(0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0)]
     assert id_color(15) == (192, 128, 128)
     assert len({id_color(i) for i in range(4096)}) == 4096
+
+
+# --------------------------------------------------------------------------- smaller outputs
+
+
+def test_to_rgb_format_indexed_keeps_the_ids_with_the_colors_in_the_plte(tmp_path):
+    ids = np.array([[0, 13, 255], [18, 0, 13]], np.uint8)
+    write_png(tmp_path / "in" / "a.png", ids)
+    write_png(tmp_path / "in" / "b.png", np.array([[0, 19]], np.uint8))  # 19 is not a train id
+    result = invoke("to-rgb", tmp_path / "in", "-o", tmp_path / "o", "-p", "cityscapes", "--format", "indexed")
+    assert result.exit_code == 1
+    assert "b.png: 1 index value not in the palette: 19 (1 px)" in result.output
+    img = Image.open(tmp_path / "o" / "a.png")
+    assert img.mode == "P" and np.asarray(img).tolist() == ids.tolist()
+    plte = np.array(img.getpalette(), np.uint8).reshape(-1, 3)
+    assert plte[13].tolist() == [0, 0, 142] and plte[0].tolist() == [128, 64, 128]
+    rgb = invoke("to-rgb", tmp_path / "in" / "a.png", "-o", tmp_path / "rgb.png", "-p", "cityscapes")
+    assert rgb.exit_code == 0
+    assert (np.asarray(img.convert("RGB")) == read_png(tmp_path / "rgb.png")[1]).all()
+    back = invoke("to-index", tmp_path / "o" / "a.png", "-o", tmp_path / "back.png", "-p", "embedded")
+    assert back.exit_code == 0 and read_png(tmp_path / "back.png")[1].tolist() == ids.tolist()
+
+
+def test_to_rgb_format_indexed_needs_8_bit_ids(tmp_path):
+    write_png(tmp_path / "a.png", np.zeros((2, 2), np.uint8))
+    palette = tmp_path / "p.yaml"
+    palette.write_text("name: p\nclasses:\n  - {id: 300, name: x, color: [1, 2, 3]}\n")
+    result = invoke("to-rgb", tmp_path / "a.png", "-o", tmp_path / "o.png", "-p", palette, "--format", "indexed")
+    assert result.exit_code == 2 and "--format indexed holds ids 0..255" in result.output
