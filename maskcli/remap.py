@@ -12,7 +12,7 @@ from pathlib import Path
 from maskcli.errors import MaskError, PaletteError, UnknownIndicesError
 from maskcli.palette import _parse_int, builtin_dir, text_field
 
-_KEYS = {"name", "description", "source", "ignore_index", "default", "map"}
+_KEYS = {"name", "description", "source", "ignore_index", "default", "map", "base"}
 DEFAULTS = ("error", "keep", "ignore")
 
 
@@ -73,30 +73,50 @@ def _validate(data, where: str) -> RemapTable:
     def fail(message):
         raise PaletteError(f"{where}: {message}")
 
-    if not isinstance(data, dict) or "map" not in data:
-        fail("a map file is a mapping with a 'map' of value: new value")
+    if not isinstance(data, dict) or ("map" not in data and "base" not in data):
+        fail("a map file is a mapping with a 'map' of value: new value (or a 'base' map it extends)")
     unknown = sorted(set(map(str, data)) - _KEYS)
     if unknown:
         fail(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_KEYS))})")
     text_field(data, "source", where)  # free text, unused, but must be text
-    ignore_index = _parse_int(data.get("ignore_index", 255), "ignore_index", 0, 65535, where)
-    default = data.get("default", "error")
+    base = _base(data, where)
+    ignore_index = _parse_int(data.get("ignore_index", base.ignore_index if base else 255), "ignore_index", 0,
+                              65535, where)
+    default = data.get("default", base.default if base else "error")
     if default not in DEFAULTS:
         default = _parse_int(default, "default", 0, 65535, where)
-    table = data["map"]
-    if not isinstance(table, dict) or not table:
+    table = data.get("map", {})
+    if not isinstance(table, dict) or not (table or base):
         fail("'map' must be a non-empty mapping of value: new value")
-    pairs = []
+    merged = {}
+    if base is not None:  # the base's entries, its ignore index following this file's
+        merged = {src: ignore_index if dst == base.ignore_index else dst for src, dst in base.pairs}
     for key, value in table.items():
         src = _parse_int(key, "map key", 0, 65535, where)
         if value == "ignore":
             value = ignore_index
-        dst = _parse_int(value, f"map[{src}]", 0, 65535, where)
-        pairs.append((src, dst))
+        merged[src] = _parse_int(value, f"map[{src}]", 0, 65535, where)
+    pairs = list(merged.items())
     return RemapTable(
         name=text_field(data, "name", where, strip=False) or Path(where).stem, pairs=tuple(sorted(pairs)), default=default,
         ignore_index=ignore_index, description=text_field(data, "description", where), path=where,
     )
+
+
+def _base(data: dict, where: str) -> RemapTable | None:
+    """The built-in map a file extends (``base: cityscapes-trainids``), or None."""
+    if "base" not in data:
+        return None
+    name = data["base"]
+    maps = builtin_maps()
+    if not isinstance(name, str) or name not in maps:
+        raise PaletteError(f"{where}: base {_short(name)} is not a built-in map (built-ins: {', '.join(maps) or '(none)'})")
+    return load_map(name)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def remap(index, table: RemapTable):

@@ -362,3 +362,23 @@ def test_to_rgb_format_indexed_needs_8_bit_ids(tmp_path):
     palette.write_text("name: p\nclasses:\n  - {id: 300, name: x, color: [1, 2, 3]}\n")
     result = invoke("to-rgb", tmp_path / "a.png", "-o", tmp_path / "o.png", "-p", palette, "--format", "indexed")
     assert result.exit_code == 2 and "--format indexed holds ids 0..255" in result.output
+
+
+def test_a_remap_table_extends_a_builtin_one(tmp_path):
+    from maskcli.remap import load_map
+
+    table = tmp_path / "t.yaml"
+    table.write_text("name: t\nbase: cityscapes-trainids\nignore_index: 250\ndefault: ignore\n"
+                     "map:\n  29: 14\n  30: 14\n  7: 100\n")
+    write_png(tmp_path / "in.png", np.array([[7, 8, 29, 30, 0, 33, 40]], np.uint8))
+    result = invoke("remap", tmp_path / "in.png", "-o", tmp_path / "o.png", "--map", table)
+    assert result.exit_code == 0, result.output
+    # 7 replaced, 8 from the base, 29/30 added, 0 (base ignore) -> this file's 250, 33 base, 40 the default
+    assert read_png(tmp_path / "o.png")[1].tolist() == [[100, 1, 14, 14, 250, 18, 250]]
+    only_base = tmp_path / "b.yaml"
+    only_base.write_text("base: cityscapes-trainids\n")
+    assert load_map(str(only_base)).pairs == load_map("cityscapes-trainids").pairs
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: nope\nmap: {1: 2}\n")
+    result = invoke("remap", tmp_path / "in.png", "-o", tmp_path / "x.png", "--map", bad)
+    assert result.exit_code == 2 and "base 'nope' is not a built-in map (built-ins: cityscapes-trainids)" in result.output
