@@ -698,7 +698,8 @@ def palettes_convert(source, target):
     """Write any palette (a built-in, or a file in any format maskcli reads) as maskcli YAML.
 
     Reads maskcli YAML, CamVid label_colors.txt, class_dict.csv / labelmap.csv, CVAT/Datumaro
-    labelmap.txt, Datumaro dataset_meta.json and Mapillary config.json. '-' writes to stdout.
+    labelmap.txt, Datumaro dataset_meta.json, Mapillary config.json and labelme
+    class_names.txt (VOC colormap colors). '-' writes to stdout.
     A regular OUT.yaml is replaced whole; a device, FIFO or /dev/fd/N is written to in place;
     a symbolic link is followed (its target is replaced, the link stays).
 

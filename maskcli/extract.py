@@ -121,15 +121,10 @@ def scan_values(inputs, jobs: int, encoding, max_values: int, quiet: bool = Fals
 
 
 def id_color(value: int) -> RGB:
-    """The color of class ``value`` in the Pascal VOC colormap (as labelme and VOC draw
-    classes), extended to 24 bits of id so that every id below 2**24 gets its own color."""
-    r = g = b = 0
-    for shift in range(8):
-        r |= ((value >> 0) & 1) << (7 - shift)
-        g |= ((value >> 1) & 1) << (7 - shift)
-        b |= ((value >> 2) & 1) << (7 - shift)
-        value >>= 3
-    return (r, g, b)
+    """The color extract-palette --encoding gives id ``value``: its Pascal VOC colormap color."""
+    from maskcli.formats import voc_color
+
+    return voc_color(value)
 
 
 def build_encoded_palette(values: dict, void: int | None, order: str = "color", name: str = "extracted",

@@ -23,7 +23,9 @@ FORMATS = (
     "CVAT/Datumaro labelmap.txt ('name:r,g,b:parts:actions')",
     "Datumaro dataset_meta.json",
     "Mapillary Vistas config.json",
+    "labelme class_names.txt / labels.txt (one name per line, VOC colormap colors)",
 )
+LABELME_FIRST = ("__ignore__", "_background_")
 # [0-9], not \d (which takes any script's digits), and at most 9 of them: int() stays cheap
 _NUM = r"([0-9]{1,9})"
 _TRIPLET_LINE = re.compile(rf"\s*{_NUM}\s+{_NUM}\s+{_NUM}\s+(\S.*?)\s*")
@@ -162,6 +164,40 @@ def _read_mapillary(data: dict, where: str, name: str) -> dict:
     return _entries_to_data(entries, name, where)
 
 
+def voc_color(value: int) -> tuple[int, int, int]:
+    """The color of id ``value`` in the Pascal VOC colormap (labelme's and imgviz's
+    ``label_colormap``), extended to 24 bits of id so that every id below 2**24 has its own."""
+    r = g = b = 0
+    for shift in range(8):
+        r |= (value & 1) << (7 - shift)
+        g |= ((value >> 1) & 1) << (7 - shift)
+        b |= ((value >> 2) & 1) << (7 - shift)
+        value >>= 3
+    return (r, g, b)
+
+
+def read_labelme_names(text: str, where: str, name: str) -> dict:
+    """labelme's class_names.txt (or the labels.txt it is made from): one class name per line,
+    ids in line order from 0 (``_background_``); ``__ignore__`` (labels.txt's first line,
+    id -1, which labelme saves as 255) is the ignore index 255, listed or not. Colors are the VOC colormap's, as labelme
+    draws its masks: id i gets ``voc_color(i)``, the ignore index (224, 224, 192)."""
+    entries = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        label = line.strip()
+        if not label:
+            continue
+        if len(label) > 200 or any(ch in label for ch in "\t\0"):
+            raise PaletteError(f"{where}: line {lineno}: expected one class name per line, got {label[:40]!r}")
+        if label == "__ignore__":
+            entries.append((255, label, voc_color(255)))
+        else:
+            position = sum(1 for e in entries if e[1] != "__ignore__")
+            entries.append((position, label, voc_color(position)))
+    if not any(e[1] == "__ignore__" for e in entries):  # labelme saves -1 as 255 whatever the file lists
+        entries.append((255, "__ignore__", voc_color(255)))
+    return _entries_to_data(entries, name, where)
+
+
 def sniff(path_name: str, text: str):
     """The reader for a palette file that is not maskcli YAML, from its name and content."""
     lower = path_name.lower()
@@ -174,4 +210,6 @@ def sniff(path_name: str, text: str):
         return read_cvat_labelmap
     if _TRIPLET_LINE.fullmatch(first):
         return read_label_colors
+    if lower.endswith("class_names.txt") or first.strip() in LABELME_FIRST:
+        return read_labelme_names
     return None

@@ -382,3 +382,23 @@ def test_a_remap_table_extends_a_builtin_one(tmp_path):
     bad.write_text("base: nope\nmap: {1: 2}\n")
     result = invoke("remap", tmp_path / "in.png", "-o", tmp_path / "x.png", "--map", bad)
     assert result.exit_code == 2 and "base 'nope' is not a built-in map (built-ins: cityscapes-trainids)" in result.output
+
+
+@pytest.mark.parametrize("names", ["data_dataset_voc/class_names.txt", "labels.txt"])
+def test_labelme_class_names_are_a_palette_with_voc_colors(corpus, tmp_path, names):
+    from maskcli.palette import load_palette
+
+    root = corpus / "labelme/examples/semantic_segmentation"
+    palette = load_palette(str(root / names))
+    assert [c.name for c in palette.classes][:3] == ["_background_", "aeroplane", "bicycle"]
+    assert palette.classes[15].name == "person" and palette.classes[15].color == (192, 128, 128)
+    assert palette.ignore_index == 255 and palette.ignore_colors == ((224, 224, 192),)  # labelme's -1, saved as 255
+    masks = root / "data_dataset_voc/SegmentationClass"
+    result = invoke("to-index", masks, "-o", tmp_path / "o", "-p", root / names)
+    assert result.exit_code == 0, result.output
+    for png in sorted(masks.glob("*.png")):
+        _, out = read_png(tmp_path / "o" / png.name)
+        assert (out == np.asarray(Image.open(png))).all()  # the stored indices, through the colors
+    npy = np.load(root / "data_dataset_voc/SegmentationClassNpy/2011_000003.npy", allow_pickle=False)
+    _, out = read_png(tmp_path / "o" / "2011_000003.png")
+    assert (out == np.where(npy == -1, 255, npy)).all()
