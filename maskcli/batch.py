@@ -34,6 +34,7 @@ class RunOptions:
     base: str | None = None
     scheduler: str | None = None
     recorded: dict = field(default_factory=dict)  # the options as given, for the JSON report
+    suffix: str = ".png"  # the outputs' extension (".npy" with --format npy)
 
 
 def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> int:
@@ -95,7 +96,7 @@ def _list(inputs, output, settings: tasks.Settings, run: RunOptions):
     if not inputs and not listed and not run.files_from:
         raise UsageError("no inputs: give INPUT... or --files-from")
     if inputs or listed:
-        plan = make_plan(inputs, output, run.selection, run.rename, base=run.base, listed=listed)
+        plan = make_plan(inputs, output, run.selection, run.rename, base=run.base, listed=listed, suffix=run.suffix)
     else:  # an empty list: nothing changed since the last incremental run
         plan = Plan([], "")
     if run.report not in (None, "-"):
@@ -123,6 +124,8 @@ def _discard_partial(jobs, pids) -> None:
 
 
 def _warn_before(settings, run: RunOptions, plan, todo, report: Report) -> None:
+    if run.update and settings.format == "npy":
+        report.warn("--update: .npy outputs hold no record of what made them, so every file is converted again")
     palette = settings.palette
     if settings.command == "to-index" and palette is not None and not palette.builtin:
         shared = palette.shared_colors_message()
@@ -164,8 +167,8 @@ def convert_stream(inputs, output: str, settings: tasks.Settings, run: RunOption
     from maskcli.errors import MaskError
 
     src = _stream_source(inputs, output, run)
-    if output != "-" and (not output.lower().endswith(".png") or os.path.isdir(output)):
-        raise UsageError(f"-o {output}: with the input '-', -o names the output file (ending in .png), or is '-'")
+    if output != "-" and (not output.lower().endswith(run.suffix) or os.path.isdir(output)):
+        raise UsageError(f"-o {output}: with the input '-', -o names the output file (ending in {run.suffix}), or is '-'")
     if run.report == "-" and output == "-":
         raise UsageError("--report - cannot share stdout with the PNG; give --report a file name")
     if run.report not in (None, "-"):

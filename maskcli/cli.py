@@ -101,18 +101,22 @@ def _recorded(params: dict) -> dict:
     return out
 
 
-def _run_options(params: dict):
+def _run_options(params: dict, index_inputs: bool = False, suffix: str = ".png"):
+    """The run's options; ``index_inputs``: the command reads index masks, so folders are
+    also walked for .npy arrays; ``suffix``: the outputs' extension."""
     from maskcli.batch import RunOptions
-    from maskcli.walk import Selection
+    from maskcli.walk import DEFAULT_EXTENSIONS, Selection
 
+    extensions = DEFAULT_EXTENSIONS + ((".npy",) if index_inputs else ())
     return RunOptions(
+        suffix=suffix,
         jobs=params["jobs"],
         quiet=params["quiet"],
         verbose=params["verbose"],
         update=params["update"],
         dry_run=params["dry_run"],
         report=params["report"],
-        selection=Selection(include=tuple(params["include"]), exclude=tuple(params["exclude"])),
+        selection=Selection(extensions, include=tuple(params["include"]), exclude=tuple(params["exclude"])),
         rename=params["rename"],
         files_from=params["files_from"],
         base=params.get("base"),
@@ -149,10 +153,14 @@ def _encoded_run(ctx, encoding_name, palette, output, instances, **defaults):
     return encoding
 
 
+def _suffix(fmt: str) -> str:
+    return ".npy" if fmt == "npy" else ".png"
+
+
 def _output_root(output: str) -> str:
     import os
 
-    if output.lower().endswith(".png") and not os.path.isdir(output):
+    if output.lower().endswith((".png", ".npy")) and not os.path.isdir(output):
         return os.path.dirname(output) or "."
     return output
 
@@ -183,9 +191,9 @@ def _check_instances_dir(instances, output):
 @click.option("--alpha", type=click.Choice(["error", "ignore"]), default="error", show_default=True,
               help="Fully transparent pixels (alpha 0): fail the file, or write the ignore index. "
               "Partial transparency is always an error.")
-@click.option("--format", "fmt", type=click.Choice(["gray", "indexed"]), default="gray", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(["gray", "indexed", "npy"]), default="gray", show_default=True,
               help="gray: 8/16-bit grayscale PNG. indexed: palettized PNG with the palette's colors "
-              "embedded (ids up to 255).")
+              "embedded (ids up to 255). npy: a NumPy .npy array (uint8/uint16), outputs ending in .npy.")
 @channel_order_option
 @click.pass_context
 def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha, fmt, channel_order, encoding,
@@ -224,7 +232,7 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
         _check_instances_dir(instances, output)
         settings = Settings("to-index", palette, unknown=unknown, format=fmt, verbose=ctx.params["verbose"],
                             encoding=enc, instances=instances, output_root=_output_root(output) if instances else "")
-        sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params)))
+        sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params, suffix=_suffix(fmt))))
     if unknown == "nearest" and max_distance is None:
         raise _UsageProblem("--unknown nearest needs --max-distance D (the largest distance to snap across)")
     if unknown != "nearest" and (max_distance is not None or beyond is not None):
@@ -245,7 +253,7 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
         verbose=ctx.params["verbose"],
         channel_order=channel_order,
     )
-    sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params)))
+    sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params, suffix=_suffix(fmt))))
 
 
 @cli.command("to-rgb")
@@ -273,14 +281,17 @@ def to_rgb(ctx, inputs, output, palette, fmt, **_):
             f"--format indexed holds ids 0..255, but palette {palette.path or palette.name} "
             f"uses values up to {palette.max_value}: use --format rgb")
     settings = Settings("to-rgb", palette, format="indexed") if fmt == "indexed" else Settings("to-rgb", palette)
-    sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params)))
+    sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params, index_inputs=True)))
 
 
 @cli.command("remap")
 @batch_options(palette=False, encoded=True)
 @instances_option
+@click.option("--format", "fmt", type=click.Choice(["png", "npy"]), default="png", show_default=True,
+              help="png: 8/16-bit grayscale PNG (palettized inputs keep their PLTE). npy: a NumPy .npy array "
+              "(uint8/uint16), outputs ending in .npy.")
 @click.pass_context
-def remap(ctx, inputs, output, mapping, encoding, instances, **_):
+def remap(ctx, inputs, output, mapping, encoding, instances, fmt, **_):
     """Rewrite index masks through a table: many-to-one, to ignore, with a default.
 
     Inputs are index masks (8/16-bit grayscale, or palettized: the stored indices are
@@ -303,8 +314,9 @@ def remap(ctx, inputs, output, mapping, encoding, instances, **_):
     params["map"] = mapping.path
     params.pop("mapping")
     settings = Settings("remap", None, remap=mapping, encoding=enc, instances=instances,
-                        output_root=_output_root(output) if instances else "")
-    sys.exit(convert_tree(inputs, output, settings, _run_options(params)))
+                        output_root=_output_root(output) if instances else "",
+                        **({"format": "npy"} if fmt == "npy" else {}))
+    sys.exit(convert_tree(inputs, output, settings, _run_options(params, index_inputs=enc is None, suffix=_suffix(fmt))))
 
 
 @cli.command("check")
@@ -342,7 +354,7 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, **_):
     params = {**ctx.params, "output": None, "update": False, "dry_run": False, "rename": (), "verbose": False}
     settings = CheckSettings(None if palette == EMBEDDED else palette, indices or palette == EMBEDDED, channel_order,
                              enc)
-    sys.exit(check_tree(inputs, settings, _run_options(params), strict))
+    sys.exit(check_tree(inputs, settings, _run_options(params, index_inputs=settings.indices), strict))
 
 
 @cli.command("extract-palette")

@@ -25,6 +25,7 @@ import numpy as np
 from maskcli.errors import MaskError, ReadError, WrongKindError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+NPY_MAGIC = b"\x93NUMPY"  # a NumPy .npy array
 DEFAULT_MAX_PIXELS = 250_000_000
 BAD_PNG = "not a valid PNG (cannot decode; truncated or corrupt?)"
 _PNG_COLOR_TYPES = {0: "grayscale", 2: "RGB", 3: "palettized", 4: "grayscale+alpha", 6: "RGBA"}
@@ -223,6 +224,8 @@ def decode_mask(data: bytes, channel_order: str = "rgb") -> Mask:
     _check_order(channel_order)
     if not data:
         raise ReadError("empty file")
+    if data[:6] == NPY_MAGIC:
+        return read_npy(data)
     if data[:8] == PNG_SIGNATURE:
         png = _check_png(data)
         _check_size(png.width, png.height)
@@ -852,3 +855,52 @@ def _raw_pillow(data: bytes) -> Mask:
             raise WrongKindError(f"is a 32-bit integer image with values {arr.min()}..{arr.max()}; expected 0..65535")
         return Mask("raw", arr.astype(np.uint16), f"{fmt} grayscale 16-bit")
     raise WrongKindError(f"has image mode {mode!r}, which is not a label image")
+
+
+# --------------------------------------------------------------------------- .npy arrays
+
+
+def read_npy(data: bytes) -> Mask:
+    """An index mask stored as a NumPy ``.npy`` array: 2-D, integers (or booleans) in
+    0..65535, loaded without pickle. -1 is labelme's ignore, which its PNG export saves as
+    255: it becomes 255 (other negative values are an error). Raises ReadError or
+    WrongKindError."""
+    try:
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise WrongKindError("is a .npy array of Python objects (pickled); index masks are integer arrays") from None
+        raise ReadError(f"not a valid .npy file ({exc})") from None
+    except MemoryError:
+        raise ReadError("not enough memory to load it") from None
+    except Exception:  # noqa: BLE001 - truncated or corrupt files raise many types
+        raise ReadError("not a valid .npy file (truncated or corrupt?)") from None
+    if not isinstance(arr, np.ndarray) or arr.ndim != 2:
+        raise WrongKindError(f"is a .npy array of shape {getattr(arr, 'shape', '?')}; index masks are 2-D (height, width)")
+    if arr.size == 0:
+        raise WrongKindError(f"is an empty .npy array {arr.shape}")
+    _check_size(arr.shape[1], arr.shape[0])
+    mode = f"NPY {arr.dtype.name}"
+    if arr.dtype == np.bool_:
+        return Mask("index", arr.astype(np.uint8), mode)
+    if arr.dtype.kind not in "ui":
+        raise WrongKindError(f"is a .npy array of {arr.dtype.name}; index masks hold integers")
+    lo, hi = int(arr.min()), int(arr.max())
+    if arr.dtype.kind == "i" and lo < 0:
+        if int(arr[arr < 0].min()) < -1 or (arr == 255).any():
+            raise WrongKindError(
+                f"holds negative values (down to {lo}); index masks hold 0..65535 (-1, labelme's ignore, is "
+                "read as 255 only when 255 is not used)")
+        arr = np.where(arr == -1, 255, arr)
+        hi = max(hi, 255)
+    if hi > 65535:
+        raise WrongKindError(f"holds values up to {hi}; index masks hold 0..65535")
+    return Mask("index", np.ascontiguousarray(arr, dtype=np.uint8 if hi <= 255 else np.uint16), mode)
+
+
+def encode_npy(index: np.ndarray) -> bytes:
+    """An (H, W) uint8 or uint16 index array as the bytes of a ``.npy`` file."""
+    index = _index_for_png(index)
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(index), allow_pickle=False)
+    return buf.getvalue()

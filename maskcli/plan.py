@@ -148,9 +148,9 @@ def parse_rename(rule: str) -> tuple[str, str]:
     return old, new
 
 
-def output_name(relpath: str, rename=()) -> tuple[str, bool]:
-    """The output's relative path: the input's with its extension replaced by .png and the
-    first matching ``(OLD, NEW)`` stem suffix replaced; and whether a rule matched."""
+def output_name(relpath: str, rename=(), suffix: str = ".png") -> tuple[str, bool]:
+    """The output's relative path: the input's with its extension replaced by ``suffix`` and
+    the first matching ``(OLD, NEW)`` stem suffix replaced; and whether a rule matched."""
     stem, _ = os.path.splitext(relpath)
     head, base = os.path.split(stem)
     for old, new in rename:
@@ -158,11 +158,12 @@ def output_name(relpath: str, rename=()) -> tuple[str, bool]:
             renamed = base[: -len(old)] + new
             if not renamed or renamed.startswith("."):
                 raise UsageError(f"--rename {old}:{new} turns {relpath} into a hidden or empty name")
-            return os.path.join(head, renamed + ".png"), True
-    return stem + ".png", not rename
+            return os.path.join(head, renamed + suffix), True
+    return stem + suffix, not rename
 
 
-def make_plan(inputs, output: str, selection: Selection = Selection(), rename=(), base=None, listed=()) -> Plan:
+def make_plan(inputs, output: str, selection: Selection = Selection(), rename=(), base=None, listed=(),
+              suffix: str = ".png") -> Plan:
     """Map every input file to its output path under ``output``, mirroring folders below
     :func:`output_root` (``listed`` are the inputs read from ``--files-from``).
 
@@ -179,12 +180,12 @@ def make_plan(inputs, output: str, selection: Selection = Selection(), rename=()
         storage.filesystem(storage.protocol(output))  # a missing extra is a usage error, now
     problems: list[tuple[str, str]] = []
     skipped: list[tuple[str, str]] = []
-    if output.lower().endswith(".png") and not _isdir(output):
+    if output.lower().endswith(suffix) and not _isdir(output):
         if len(everything) != 1 or _isdir(everything[0]):
             what = "a folder" if len(everything) == 1 else f"{len(everything)} inputs"
             raise UsageError(
-                f"-o {output}: a file name ending in .png takes exactly one input file, not {what}; "
-                "give -o a folder (a name without .png, or an existing folder)"
+                f"-o {output}: a file name ending in {suffix} takes exactly one input file, not {what}; "
+                f"give -o a folder (a name without {suffix}, or an existing folder)"
             )
         files = find_mask_files(everything, selection)
         check_collisions([(files[0], output)])
@@ -197,7 +198,7 @@ def make_plan(inputs, output: str, selection: Selection = Selection(), rename=()
     kept: list[str] = []
     jobs = []
     for f in files:
-        rel, matched = output_name(_relative(f, root), rename)
+        rel, matched = output_name(_relative(f, root), rename, suffix)
         if not matched:
             kept.append(f)
         jobs.append((f, join(output, rel)))

@@ -28,7 +28,7 @@ class Settings:
     max_distance: float | None = None
     beyond: str = "error"
     alpha: str = "error"  # "error" | "ignore": fully transparent pixels become the ignore index
-    format: str = "gray"  # "gray" | "indexed"
+    format: str = "gray"  # "gray" | "indexed" | "npy" (to-index, remap); to-rgb: "gray" (= RGB) | "indexed"
     verbose: bool = False
     remap: object = None  # a remap.RemapTable for "remap"
     channel_order: str = "rgb"  # "bgr": color files store red and blue swapped (cv2.imwrite of RGB)
@@ -142,6 +142,8 @@ def convert_mask(mask, settings: Settings, name: str = "") -> tuple[bytes, dict 
     from maskcli import provenance
 
     data, info = _encode(mask, settings, name)
+    if settings.format == "npy":  # a .npy file has no place for the record (--update converts it again)
+        return data, info
     return provenance.stamp(data, settings.record_chunk), info
 
 
@@ -217,6 +219,8 @@ def _encode_encoded(raw, settings: Settings, name: str) -> tuple[bytes, dict | N
         if values.size and int(values.max()) > 255:
             raise WrongKindError(f"decodes to values up to {int(values.max())}; --format indexed holds 0..255")
         return masks.encode_indexed_png(values.astype(np.uint8), indexed_colors(settings.palette)), info
+    if settings.format == "npy":
+        return masks.encode_npy(values), info
     return masks.encode_index_png(values), info
 
 
@@ -240,6 +244,8 @@ def _encode(mask, settings: Settings, name: str = "") -> tuple[bytes, dict | Non
         if settings.format == "indexed":
             colors = plte if plte is not None else indexed_colors(settings.palette)
             return masks.encode_indexed_png(index, colors), info
+        if settings.format == "npy":
+            return masks.encode_npy(index), info
         return masks.encode_index_png(index), info
     if mask.kind == "color":
         raise WrongKindError(
@@ -250,6 +256,8 @@ def _encode(mask, settings: Settings, name: str = "") -> tuple[bytes, dict | Non
         from maskcli.remap import remap
 
         out = remap(mask.array, settings.remap)
+        if settings.format == "npy":
+            return masks.encode_npy(out), None
         if mask.kind == "palettized":  # keep the file's own PLTE
             if out.dtype != np.uint8:
                 raise WrongKindError("is palettized, but the map writes values above 255")
@@ -283,7 +291,10 @@ def write_instances(raw, settings: Settings, path: str) -> None:
     from maskcli import encodings, masks, provenance
 
     ids = encodings.instances(settings.encoding, raw.data)
-    masks.atomic_write(path, provenance.stamp(masks.encode_index_png(ids), settings.record_chunk))
+    if settings.format == "npy":
+        masks.atomic_write(path, masks.encode_npy(ids))
+    else:
+        masks.atomic_write(path, provenance.stamp(masks.encode_index_png(ids), settings.record_chunk))
 
 
 def indexed_colors(palette: Palette):

@@ -402,3 +402,60 @@ def test_labelme_class_names_are_a_palette_with_voc_colors(corpus, tmp_path, nam
     npy = np.load(root / "data_dataset_voc/SegmentationClassNpy/2011_000003.npy", allow_pickle=False)
     _, out = read_png(tmp_path / "o" / "2011_000003.png")
     assert (out == np.where(npy == -1, 255, npy)).all()
+
+
+# --------------------------------------------------------------------------- .npy index masks
+
+
+def test_npy_index_masks_are_read_where_index_masks_are(corpus, tmp_path):
+    root = corpus / "labelme/examples/semantic_segmentation/data_dataset_voc"
+    npy = root / "SegmentationClassNpy/2011_000003.npy"
+    png = root / "SegmentationClass/2011_000003.png"
+    assert invoke("to-rgb", npy, "-o", tmp_path / "from_npy.png", "-p", "pascal-voc").exit_code == 0
+    assert invoke("to-rgb", png, "-o", tmp_path / "from_png.png", "-p", "pascal-voc").exit_code == 0
+    assert (read_png(tmp_path / "from_npy.png")[1] == read_png(tmp_path / "from_png.png")[1]).all()  # -1 read as 255
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    np.save(folder / "a.npy", np.array([[7, 8], [26, 0]], np.int64))
+    result = invoke("remap", folder, "-o", tmp_path / "r", "--map", "cityscapes-trainids")
+    assert result.exit_code == 0, result.output
+    assert read_png(tmp_path / "r" / "a.png")[1].tolist() == [[0, 1], [13, 255]]
+    result = invoke("check", folder, "--indices", "-p", "cityscapes-labelids")
+    assert result.exit_code == 0 and "1 ok" in result.output
+    # to-index reads color masks: its folder walk leaves .npy files alone
+    write_png(folder / "c.png", np.zeros((2, 2, 3), np.uint8))
+    result = invoke("to-index", folder, "-o", tmp_path / "t", "-p", "cityscapes-labelids")
+    assert result.exit_code == 0 and "1 converted" in result.output, result.output
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((2, 2), np.float32), "is a .npy array of float32; index masks hold integers"),
+    (np.zeros((2, 2, 3), np.uint8), "is a .npy array of shape (2, 2, 3); index masks are 2-D"),
+    (np.array([[0, -2]], np.int32), "holds negative values (down to -2)"),
+    (np.array([[-1, 255]], np.int32), "holds negative values (down to -1)"),
+    (np.array([[0, 70000]], np.int32), "holds values up to 70000; index masks hold 0..65535"),
+    (np.array([[None, 1]], object), "is a .npy array of Python objects (pickled)"),
+])
+def test_bad_npy_arrays_are_per_file_errors(tmp_path, array, message):
+    np.save(tmp_path / "x.npy", array, allow_pickle=True)
+    result = invoke("to-rgb", tmp_path / "x.npy", "-o", tmp_path / "o.png", "-p", "cityscapes")
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_format_npy_writes_arrays_with_npy_names(tmp_path):
+    rgb = np.array([[[128, 64, 128], [0, 0, 142]], [[70, 70, 70], [128, 64, 128]]], np.uint8)
+    write_png(tmp_path / "in" / "sub" / "a.png", rgb)
+    result = invoke("to-index", tmp_path / "in", "-o", tmp_path / "o", "-p", "cityscapes", "--format", "npy")
+    assert result.exit_code == 0, result.output
+    out = np.load(tmp_path / "o" / "sub" / "a.npy", allow_pickle=False)
+    assert out.dtype == np.uint8 and out.tolist() == [[0, 13], [2, 0]]
+    single = invoke("to-index", tmp_path / "in" / "sub" / "a.png", "-o", tmp_path / "one.npy", "-p", "cityscapes",
+                    "--format", "npy")
+    assert single.exit_code == 0 and np.load(tmp_path / "one.npy").tolist() == [[0, 13], [2, 0]]
+    write_png(tmp_path / "ids" / "b.png", np.array([[7, 26]], np.uint8))
+    remapped = invoke("remap", tmp_path / "ids", "-o", tmp_path / "r2", "--map", "cityscapes-trainids",
+                      "--format", "npy", "--update")
+    assert remapped.exit_code == 0 and "converted again" in remapped.output
+    assert np.load(tmp_path / "r2" / "b.npy").tolist() == [[0, 13]]
