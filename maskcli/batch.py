@@ -101,6 +101,10 @@ def _list(inputs, output, settings: tasks.Settings, run: RunOptions):
         plan = Plan([], "")
     if run.report not in (None, "-"):
         check_reserved(run.report, plan.jobs, "--report")
+    if settings.instances:  # the instance files must not overwrite an input either
+        from maskcli.plan import check_collisions
+
+        check_collisions([(src, tasks.instances_path(dst, settings)) for src, dst in plan.jobs])
     digest = settings.digest() if run.update else None
     todo, current = [], []
     for job in plan.jobs:

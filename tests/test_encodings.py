@@ -459,3 +459,34 @@ def test_format_npy_writes_arrays_with_npy_names(tmp_path):
                       "--format", "npy", "--update")
     assert remapped.exit_code == 0 and "converted again" in remapped.output
     assert np.load(tmp_path / "r2" / "b.npy").tolist() == [[0, 13]]
+
+
+def test_instances_never_overwrite_an_input(corpus, tmp_path):
+    import shutil
+
+    folder = tmp_path / "gtFine"
+    folder.mkdir()
+    shutil.copy(corpus / f"{CS}instanceIds.png", folder / "f_instanceIds.png")
+    before = (folder / "f_instanceIds.png").read_bytes()
+    result = invoke("to-index", folder, "-o", tmp_path / "ids", "--encoding", "cityscapes-instance",
+                    "--instances", folder)
+    assert result.exit_code == 2
+    assert "the output would overwrite the input" in result.output
+    assert (folder / "f_instanceIds.png").read_bytes() == before
+    assert not (tmp_path / "ids").exists()
+
+
+def test_encodings_run_in_worker_processes(tmp_path):
+    import subprocess
+
+    ann, _ = _panoptic(tmp_path)
+    for i in range(3):
+        ids = np.array([[5, 70000], [131071, 0]], np.int64)
+        rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
+        write_png(tmp_path / "pan" / f"copy{i}" / "000000000139.png", rgb)
+    done = subprocess.run([sys.executable, "-m", "maskcli", "to-index", str(tmp_path / "pan"), "-o", str(tmp_path / "o"),
+                           "--encoding", "coco-panoptic", "--annotations", str(ann), "-j", "2", "-q"],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    for i in range(3):
+        assert read_png(tmp_path / "o" / f"copy{i}" / "000000000139.png")[1].tolist() == [[1, 200], [44, 255]]
