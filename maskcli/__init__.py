@@ -38,6 +38,7 @@ _EXPORTS = {
     "panoptic_segment_ids": "maskcli.encodings",
     "coco_panoptic_to_index": "maskcli.encodings",
     "load_annotations": "maskcli.encodings",
+    "annotation_palette": "maskcli.encodings",
     "bdd100k_bitmask_to_index": "maskcli.encodings",
     "bdd100k_bitmask_instances": "maskcli.encodings",
     "mapillary_instance_to_index": "maskcli.encodings",

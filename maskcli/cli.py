@@ -352,6 +352,10 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, **_):
     enc = _encoded_run(ctx, encoding, palette, None, None, **{
         "--indices": (indices, False), "--channel-order": (channel_order, "rgb")})
     params = {**ctx.params, "output": None, "update": False, "dry_run": False, "rename": (), "verbose": False}
+    if enc is not None and palette is None:  # coco-panoptic: the annotation JSON's categories name the ids
+        from maskcli.encodings import annotation_palette
+
+        palette = annotation_palette(enc)
     settings = CheckSettings(None if palette == EMBEDDED else palette, indices or palette == EMBEDDED, channel_order,
                              enc)
     sys.exit(check_tree(inputs, settings, _run_options(params, index_inputs=settings.indices), strict))
@@ -479,9 +483,12 @@ def _extract_encoded(inputs, output, enc, order, min_pixels, min_files, max_colo
                      quiet, filtered):
     """extract-palette --encoding: one class per decoded id, the encoding's void as ignore."""
     from maskcli import extract
-    from maskcli.encodings import VOID_DEFAULT
+    from maskcli.encodings import VOID_DEFAULT, annotation_palette
     from maskcli.masks import write_named_file
     from maskcli.palette import palette_to_yaml
+
+    if names_from is None:
+        names_from = annotation_palette(enc)  # coco-panoptic: names and colors from the JSON's categories
 
     try:
         found, report = extract.scan_values(inputs, jobs, enc, max_colors, quiet, filtered, scheduler)

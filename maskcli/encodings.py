@@ -47,6 +47,7 @@ class Encoding:
     categories: str = "original"
     annotations: str = ""  # "sha256:<hex>" of the annotation JSON's bytes
     segments: dict | None = field(default=None, compare=False, repr=False)  # file name -> {segment: category}
+    categories_info: tuple = field(default=(), compare=False, repr=False)  # (value, name, color or None) per category
 
     def void(self, ignore_index: int | None = None) -> int:
         """The value void pixels are written as: the palette's ignore index when one is given."""
@@ -219,8 +220,31 @@ def load_annotations(path: str, categories: str = "original") -> Encoding:
             if not 0 <= value <= 65534:
                 fail(f"{ann['file_name']}: category_id {category} does not fit a 16-bit mask")
             table[seg["id"]] = value
+    info = []
+    for i, c in enumerate(cats):
+        color = c.get("color")
+        ok = isinstance(color, list) and len(color) == 3 and all(_is_int(v) and 0 <= v <= 255 for v in color)
+        name = c.get("name") if isinstance(c.get("name"), str) else f"category_{c['id']}"
+        info.append((i if categories == "contiguous" else c["id"], name, tuple(color) if ok else None))
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
-    return Encoding("coco-panoptic", categories, digest, segments)
+    return Encoding("coco-panoptic", categories, digest, segments, tuple(info))
+
+
+def annotation_palette(encoding: Encoding):
+    """The palette a coco-panoptic annotation JSON defines: its categories as classes (ids as
+    ``--categories`` says, names, the JSON's ``color`` where it has one, else the VOC
+    colormap's), void as the ignore index 255. None for other encodings."""
+    from maskcli.formats import voc_color
+    from maskcli.palette import Palette, PaletteClass
+
+    if not encoding.categories_info:
+        return None
+    classes = tuple(PaletteClass(v, name, color or voc_color(v)) for v, name, color in encoding.categories_info
+                    if 0 <= v <= 65535)
+    ignore = VOID_DEFAULT["coco-panoptic"]
+    if any(c.id == ignore for c in classes):
+        ignore = 65535
+    return Palette(name="annotations", classes=classes, ignore_index=ignore)
 
 
 def _is_int(value) -> bool:

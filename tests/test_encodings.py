@@ -490,3 +490,22 @@ def test_encodings_run_in_worker_processes(tmp_path):
     assert done.returncode == 0, done.stderr
     for i in range(3):
         assert read_png(tmp_path / "o" / f"copy{i}" / "000000000139.png")[1].tolist() == [[1, 200], [44, 255]]
+
+
+def test_coco_categories_name_the_ids_in_check_and_extract_palette(tmp_path):
+    from maskcli.palette import load_palette
+
+    ann, data = _panoptic(tmp_path)
+    data["categories"][0]["color"] = [220, 20, 60]
+    ann.write_text(json.dumps(data))
+    result = invoke("check", tmp_path / "pan", "--encoding", "coco-panoptic", "--annotations", ann)
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()[:1].isdigit()}
+    assert "person" in lines["1"] and "rug-merged" in lines["200"] and "(ignore)" in lines["255"]
+    out = tmp_path / "coco.yaml"
+    result = invoke("extract-palette", tmp_path / "pan", "--encoding", "coco-panoptic", "--annotations", ann,
+                    "--categories", "contiguous", "-o", out)
+    assert result.exit_code == 0, result.output
+    palette = load_palette(str(out))
+    assert [(c.id, c.name) for c in palette.classes] == [(0, "person"), (1, "bottle"), (2, "rug-merged")]
+    assert palette.classes[0].color == (220, 20, 60) and palette.ignore_index == 255
