@@ -509,3 +509,25 @@ def test_coco_categories_name_the_ids_in_check_and_extract_palette(tmp_path):
     palette = load_palette(str(out))
     assert [(c.id, c.name) for c in palette.classes] == [(0, "person"), (1, "bottle"), (2, "rug-merged")]
     assert palette.classes[0].color == (220, 20, 60) and palette.ignore_index == 255
+
+
+# bdd100k/label/label.py `labels`: (name, id, color) for a sample, typed from that file.
+BDD_PANSEG = [("unlabeled", 0, (0, 0, 0)), ("dynamic", 1, (111, 74, 0)), ("ground", 3, (81, 0, 81)),
+              ("road", 7, (128, 64, 128)), ("garage", 12, (180, 100, 180)), ("lane divider", 18, (255, 165, 0)),
+              ("parking sign", 19, (220, 20, 60)), ("polegroup", 21, (153, 153, 153)),
+              ("traffic sign frame", 27, (250, 170, 250)), ("person", 31, (220, 20, 60)), ("car", 35, (0, 0, 142)),
+              ("trailer", 38, (0, 0, 110)), ("truck", 40, (0, 0, 70))]
+
+
+def test_bdd100k_panseg_palette_matches_label_py_and_the_real_bitmasks(corpus, tmp_path):
+    from maskcli.palette import load_palette
+
+    palette = load_palette("bdd100k-panseg")
+    assert [c.id for c in palette.classes] == list(range(41)) and palette.ignore_index == 255
+    by_id = {c.id: (c.name, c.color) for c in palette.classes}
+    for name, cid, color in BDD_PANSEG:
+        assert by_id[cid] == (name, color)
+    srcs = [corpus / p for p in BDD_BITMASKS[1:]]  # the two pan_seg bitmasks
+    result = invoke("check", *srcs, "--encoding", "bdd100k-bitmask", "-p", "bdd100k-panseg")
+    assert result.exit_code == 0, result.output
+    assert "vegetation" in result.output and "car" in result.output
