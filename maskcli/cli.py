@@ -139,9 +139,9 @@ def _encoded_run(ctx, encoding_name, palette, output, instances, **defaults):
         raise _UsageProblem("-p embedded keeps a palettized file's indices; with --encoding give a palette or no -p")
     for option, (value, default) in defaults.items():
         if value != default:
-            raise _UsageProblem(
-                f"{option} does not apply to --encoding: encoded values are decoded exactly, never "
-                "matched as colors")
+            why = ("encoded inputs are decoded from their channels, not read as index masks" if option == "--indices"
+                   else "encoded values are decoded exactly, never matched as colors")
+            raise _UsageProblem(f"{option} does not apply to --encoding: {why}")
     if instances:
         from maskcli.encodings import WITH_INSTANCES
 

@@ -531,3 +531,15 @@ def test_bdd100k_panseg_palette_matches_label_py_and_the_real_bitmasks(corpus, t
     result = invoke("check", *srcs, "--encoding", "bdd100k-bitmask", "-p", "bdd100k-panseg")
     assert result.exit_code == 0, result.output
     assert "vegetation" in result.output and "car" in result.output
+
+
+def test_unknown_ignore_writes_values_the_palette_lacks_as_its_ignore_index(tmp_path):
+    write_png(tmp_path / "a.png", np.array([[13 * 256 + 1, 70 * 256]], np.uint16))
+    failed = invoke("to-index", tmp_path / "a.png", "-o", tmp_path / "o.png", "--encoding", "mapillary-instance",
+                    "-p", "mapillary-v1.2")
+    assert failed.exit_code == 1 and "1 index value not in the palette: 70 (1 px)" in failed.output
+    result = invoke("to-index", tmp_path / "a.png", "-o", tmp_path / "o.png", "--encoding", "mapillary-instance",
+                    "-p", "mapillary-v1.2", "--unknown", "ignore")
+    assert result.exit_code == 0, result.output
+    assert read_png(tmp_path / "o.png")[1].tolist() == [[13, 65]]  # 65: mapillary-v1.2's ignore index
+    assert "ignored" in result.output
