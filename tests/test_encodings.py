@@ -543,3 +543,17 @@ def test_unknown_ignore_writes_values_the_palette_lacks_as_its_ignore_index(tmp_
     assert result.exit_code == 0, result.output
     assert read_png(tmp_path / "o.png")[1].tolist() == [[13, 65]]  # 65: mapillary-v1.2's ignore index
     assert "ignored" in result.output
+
+
+def test_ade20k_instances_match_the_datasets_own_instance_mask(corpus, tmp_path):
+    folder = corpus / ADE
+    result = invoke("to-index", folder / "ADE_train_00016869_seg.png", "-o", tmp_path / "ids.png",
+                    "--encoding", "ade20k-full", "--instances", tmp_path / "inst")
+    assert result.exit_code == 0, result.output
+    _, inst = read_png(tmp_path / "inst" / "ids.png")
+    _, ids = read_png(tmp_path / "ids.png")
+    visible = np.asarray(Image.open(folder / "ADE_train_00016869/instance_000_ADE_train_00016869.png")) == 255
+    value = int(np.unique(inst[visible])[0])  # object 0 (a traffic light) is one instance value ...
+    assert np.unique(inst[visible]).size == 1
+    assert ((inst == value) == visible).all()  # ... found nowhere else
+    assert (ids[visible] == 2836).all()  # and its JSON name_ndx
