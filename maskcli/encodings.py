@@ -321,6 +321,8 @@ def decode(encoding: Encoding, raw: np.ndarray, file_name: str = "", void: int |
     if name == "coco-panoptic":
         if encoding.segments is None:
             raise ValueError("coco-panoptic needs the annotations (load_annotations)")
+        if not file_name:
+            raise MaskError("has no file name to find in the annotations (read from stdin?): give its path")
         segments = encoding.segments.get(file_name)
         if segments is None:
             raise MaskError(f"has no entry in the annotations (no file_name {file_name!r})")
