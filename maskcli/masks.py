@@ -842,8 +842,11 @@ def _raw_pillow(data: bytes) -> Mask:
     fmt = img.format or "image"
     if getattr(img, "n_frames", 1) > 1:
         raise WrongKindError(f"has {img.n_frames} frames or pages; maskcli reads single-image files")
-    img.load()
     mode = img.mode
+    if mode in ("RGB", "RGBA", "RGBX", "P") and _deep_samples(img) > 8:  # never cut to 8 bits
+        raise WrongKindError(f"is {with_article(f'{fmt} {mode} {_deep_samples(img)}-bit')} image; "
+                             "encoded label images are 8 bits per channel")
+    img.load()
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
         return Mask("raw", np.asarray(img), f"{fmt} palettized")

@@ -557,3 +557,13 @@ def test_ade20k_instances_match_the_datasets_own_instance_mask(corpus, tmp_path)
     assert np.unique(inst[visible]).size == 1
     assert ((inst == value) == visible).all()  # ... found nowhere else
     assert (ids[visible] == 2836).all()  # and its JSON name_ndx
+
+
+def test_a_16_bit_rgb_tiff_is_never_cut_to_8_bits_for_an_encoding(tmp_path):
+    from test_decode import tiff_bytes
+
+    (tmp_path / "a.tif").write_bytes(tiff_bytes([np.full((2, 2, 3), 300, np.uint16)]))
+    result = invoke("to-index", tmp_path / "a.tif", "-o", tmp_path / "o.png", "--encoding", "ade20k-full")
+    assert result.exit_code == 1
+    assert "encoded label images are 8 bits per channel" in result.output
+    assert not (tmp_path / "o.png").exists()
