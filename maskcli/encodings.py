@@ -46,7 +46,7 @@ class Encoding:
     name: str
     categories: str = "original"
     annotations: str = ""  # "sha256:<hex>" of the annotation JSON's bytes
-    segments: dict | None = field(default=None, compare=False, repr=False)  # file name -> {segment: category}
+    segments: object = field(default=None, compare=False, repr=False)  # a SegmentTable: file name -> segments
     categories_info: tuple = field(default=(), compare=False, repr=False)  # (value, name, color or None) per category
 
     def void(self, ignore_index: int | None = None) -> int:
@@ -177,6 +177,33 @@ def coco_panoptic_to_index(rgb, segments: dict, void: int = 255) -> np.ndarray:
     return out
 
 
+class SegmentTable:
+    """Every image's segments of a panoptic annotation JSON, compact: two flat arrays and a
+    span per file name, so that the table of a training set (about a million segments) is a
+    few tens of MB and is sent to each worker quickly, not a dict per image."""
+
+    def __init__(self, per_file: dict):
+        self.spans: dict[str, tuple[int, int]] = {}
+        ids, categories = [], []
+        for name, table in per_file.items():
+            self.spans[name] = (len(ids), len(ids) + len(table))
+            ids.extend(table)
+            categories.extend(table.values())
+        self.ids = np.array(ids, dtype=np.uint32)
+        self.categories = np.array(categories, dtype=np.uint16)
+
+    def get(self, file_name: str) -> dict | None:
+        """{segment id: category} of one PNG, or None when the JSON does not list it."""
+        span = self.spans.get(file_name)
+        if span is None:
+            return None
+        a, b = span
+        return dict(zip(self.ids[a:b].tolist(), self.categories[a:b].tolist()))
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+
 def load_annotations(path: str, categories: str = "original") -> Encoding:
     """A COCO panoptic annotation JSON (``panoptic_val2017.json``) as the coco-panoptic
     :class:`Encoding`: per PNG file name, its segments' category ids, ``original`` or
@@ -227,7 +254,7 @@ def load_annotations(path: str, categories: str = "original") -> Encoding:
         name = c.get("name") if isinstance(c.get("name"), str) else f"category_{c['id']}"
         info.append((i if categories == "contiguous" else c["id"], name, tuple(color) if ok else None))
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
-    return Encoding("coco-panoptic", categories, digest, segments, tuple(info))
+    return Encoding("coco-panoptic", categories, digest, SegmentTable(segments), tuple(info))
 
 
 def annotation_palette(encoding: Encoding):
