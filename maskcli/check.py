@@ -15,7 +15,7 @@ LOSSY = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")
 @dataclass(frozen=True)
 class CheckSettings:
     palette: Palette | None  # None: -p embedded (palettized files' stored indices)
-    indices: bool = False  # check index masks (as to-rgb reads them) instead of color masks
+    indices: bool | None = False  # check index masks (as to-rgb reads them) instead of color masks; None: by each file's kind
     channel_order: str = "rgb"  # "bgr": color files store red and blue swapped (cv2.imwrite of RGB)
     encoding: object = None  # an encodings.Encoding: the inputs are encoded label images
 
@@ -43,7 +43,8 @@ def _check(src: str, settings: CheckSettings) -> dict:
     if mask.transparent is not None:
         raise MaskError(f"has {int(mask.transparent.sum())} fully transparent px (to-index needs --alpha ignore)")
     palette = settings.palette
-    if settings.indices or palette is None:
+    indices = settings.indices if settings.indices is not None else mask.kind == "index"
+    if indices or palette is None:
         if mask.kind == "color":
             raise MaskError(f"is {mask.a_mode} color image, not an index mask")
         values, counts = convert.value_counts(mask.array)
@@ -158,8 +159,9 @@ def run(files, settings: CheckSettings, jobs: int, on_result, scheduler=None) ->
                lost_result={"error": runner.LOST}, scheduler=scheduler)
 
 
-def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = False) -> int:
-    """Check every mask under ``inputs``; print the class table on stdout; return the exit status."""
+def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = False, pictures=None) -> int:
+    """Check every mask under ``inputs``; print the class table on stdout; return the exit status.
+    ``pictures`` (visualize.CheckPictures): also draw the class chart and/or the HTML report."""
     import json
     import sys
 
@@ -188,7 +190,7 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
     failed = 0
     checked = 0  # files whose outcome came back (all of them, unless interrupted)
     warnings = 0
-    kept = [] if run_options.report else None
+    kept = [] if run_options.report or pictures else None
 
     def on_result(src, found):
         nonlocal failed, checked
@@ -237,7 +239,7 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         say(f"modes: {modes or 'none'}; sizes: {sizes or 'none'}")
         stopped = f"interrupted by {interrupted} after {checked} of {total} files; " if interrupted else ""
         say(f"check: {stopped}{checked - failed} ok, {failed} failed, {warnings} warning(s)")
-    if run_options.report:
+    if run_options.report or pictures:
         names = {c.id: c.name for c in settings.palette.classes} if settings.palette else {}
         data = {
             "schema": 1, "maskcli": __version__, "command": "check", "options": run_options.recorded,
@@ -248,6 +250,14 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
             "sizes": [{"width": w, "height": h, "files": n} for (w, h), n in totals.sizes.most_common()],
             "files": kept,
         }
+    if pictures and not interrupted:
+        from maskcli import visualize
+
+        try:
+            failed += visualize.write_pictures(pictures, data, settings.palette, run_options, settings, say)
+        except runner.Interrupted as stop:
+            interrupted = stop
+    if run_options.report:
         text = json.dumps(data, indent=2) + "\n"
         if run_options.report == "-":
             sys.stdout.write(text)

@@ -63,6 +63,7 @@ def cli():
     $ maskcli remap labelIds/ -o trainIds/ --map cityscapes-trainids
     $ maskcli info trainIds/aachen_000000_000019.png
     $ maskcli overlay gtFine/ --images leftImg8bit/ -o overlays/ -p cityscapes --pair _gtFine_color:_leftImg8bit
+    $ maskcli sheet masks/ -o sheet.png
     $ maskcli palettes
 
     Exit status: 0 all files converted, 1 some files failed, 2 usage error
@@ -99,6 +100,14 @@ def _recorded(params: dict) -> dict:
             value = list(value)
         out[key] = value
     return out
+
+
+def _needs_matplotlib(ctx, param, value):
+    from maskcli.visualize import PLOT_EXTRA, have_matplotlib
+
+    if value is not None and not have_matplotlib():
+        raise click.BadParameter(f"needs matplotlib, which is not installed: {PLOT_EXTRA}", ctx=ctx, param=param)
+    return value
 
 
 def _run_options(params: dict, index_inputs: bool = False, suffix: str = ".png"):
@@ -332,9 +341,17 @@ def remap(ctx, inputs, output, mapping, encoding, instances, fmt, **_):
 @scheduler_option
 @stack(*selection_options)
 @report_option
+@click.option("--plot", type=click.Path(dir_okay=False, allow_dash=True), callback=_needs_matplotlib,
+              metavar="FILE.png", help="Draw the per-class pixel share and files per class as bars in the "
+              "class colors to FILE.png (needs matplotlib: pip install 'maskcli[plot]').")
+@click.option("--plot-scale", type=click.Choice(["linear", "log"]), default="linear", show_default=True,
+              help="The scale of the class chart's axes (--plot, --html); log shows rare classes.")
+@click.option("--html", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE.html",
+              help="Write a self-contained HTML report (summary, class table and chart, files with "
+              "problems with their unknown colors and thumbnails, a sample contact sheet) to FILE.html.")
 @quiet_option
 @click.pass_context
-def check(ctx, inputs, palette, indices, strict, channel_order, encoding, **_):
+def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, plot_scale, html, **_):
     """Validate a dataset against a palette: read every mask, write nothing.
 
     Reports files with unknown colors (or, with --indices, unknown values) with the offending
@@ -346,8 +363,10 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, **_):
     $ maskcli check gtFine/ --include '*_color.png' -p cityscapes
     $ maskcli check trainIds/ --indices -p cityscapes --report stats.json
     $ maskcli check gtFine/ --include '*_instanceIds.png' --encoding cityscapes-instance -p cityscapes-labelids
+    $ maskcli check gtFine/ --include '*_color.png' -p cityscapes --plot classes.png --html report.html
     """
     from maskcli.check import CheckSettings, check_tree
+    from maskcli.visualize import CheckPictures
 
     enc = _encoded_run(ctx, encoding, palette, None, None, **{
         "--indices": (indices, False), "--channel-order": (channel_order, "rgb")})
@@ -358,7 +377,55 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, **_):
         palette = annotation_palette(enc)
     settings = CheckSettings(None if palette == EMBEDDED else palette, indices or palette == EMBEDDED, channel_order,
                              enc)
-    sys.exit(check_tree(inputs, settings, _run_options(params, index_inputs=settings.indices), strict))
+    pictures = CheckPictures(plot=plot, html=html, scale=plot_scale)
+    sys.exit(check_tree(inputs, settings, _run_options(params, index_inputs=settings.indices), strict,
+                        pictures or None))
+
+
+@cli.command("sheet")
+@inputs_argument
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              metavar="SHEET.png", help="The contact sheet image (PNG; '-' writes it to stdout).")
+@click.option("-p", "--palette", callback=palette_loader(False), metavar="PALETTE",
+              help="Colors for index masks (a built-in name or a palette file); needed by --sample worst. "
+              "Without it index masks use a fixed color map; color masks are shown as they are.")
+@click.option("--max", "max_files", type=click.IntRange(min=1), default=64, show_default=True, metavar="N",
+              help="Draw at most N masks.")
+@click.option("--columns", type=click.IntRange(min=1), default=8, show_default=True, metavar="N",
+              help="Thumbnails per row.")
+@click.option("--size", type=click.IntRange(min=16, max=2048), default=256, show_default=True, metavar="PX",
+              help="Thumbnails fit in PX x PX (nearest-neighbour scaling: no new colors).")
+@click.option("--sample", type=click.Choice(["random", "first", "worst"]), default="random", show_default=True,
+              help="Which masks when there are more than --max: a seeded random sample, the first in path "
+              "order, or the worst first (most unknown colors or values, as check finds; needs -p).")
+@click.option("--seed", type=int, default=0, show_default=True, metavar="N", help="The seed of --sample random.")
+@channel_order_option
+@jobs_option
+@stack(*selection_options)
+@quiet_option
+@click.pass_context
+def sheet(ctx, inputs, output, palette, max_files, columns, size, sample, seed, channel_order, **_):
+    """Draw a contact sheet: thumbnails of masks with their file names, to see a dataset at a glance.
+
+    Color masks are shown as they are, palettized ones through their own colors, index masks
+    through the palette. Thumbnails are scaled with nearest neighbour, so every color on the
+    sheet is a color of a mask. Files are read with -j workers.
+
+    \b
+    $ maskcli sheet gtFine/val --include '*_color.png' -o sheet.png
+    $ maskcli sheet trainIds/ -p cityscapes -o sheet.png --max 32 --columns 4 --size 320
+    $ maskcli sheet masks/ -p my-palette.yaml --sample worst -o problems.png
+    """
+    from maskcli.visualize import SheetOptions, make_sheet
+
+    if sample == "worst" and palette is None:
+        raise _UsageProblem("--sample worst needs -p PALETTE (the unknown colors are those the palette lacks)")
+    if not inputs and not ctx.params["files_from"]:
+        raise _UsageProblem("no inputs: give INPUT... or --files-from")
+    params = {**ctx.params, "output": output, "update": False, "dry_run": False, "rename": (), "verbose": False,
+              "report": None}
+    options = SheetOptions(output, max_files, columns, size, sample, seed)
+    sys.exit(make_sheet(inputs, palette, options, _run_options(params), channel_order))
 
 
 @cli.command("extract-palette")

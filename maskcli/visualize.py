@@ -1,0 +1,312 @@
+"""Pictures of a dataset: the per-file thumbnail worker, `maskcli sheet`, and the chart and
+HTML report `maskcli check --plot/--html` write.
+
+Reading and the pool happen here (through runner.py); drawing is in sheet.py, chart.py and
+html_report.py, which take arrays and numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+from maskcli import runner
+from maskcli.palette import Palette
+
+PLOT_EXTRA = "pip install 'maskcli[plot]'"
+
+
+@dataclass(frozen=True)
+class ThumbSettings:
+    size: int
+    palette: Palette | None
+    channel_order: str = "rgb"
+
+
+def thumbnail_file(job, settings: ThumbSettings) -> dict:
+    """One file's thumbnail (an RGB uint8 array) and size; with unknown colors (packed keys)
+    or values given, also where they are ("marks"). Per-file problems become {"error": ...}."""
+    from maskcli.errors import MaskError
+
+    src, unknown = job if isinstance(job, tuple) else (job, ())
+    try:
+        return _thumbnail(src, unknown, settings)
+    except MaskError as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # a bug: report it for this file
+        return {"error": f"internal error, please report it: {type(exc).__name__}: {exc}"}
+
+
+def _thumbnail(src: str, unknown, settings: ThumbSettings) -> dict:
+    import numpy as np
+
+    from maskcli import masks, sheet
+
+    mask = masks.read_mask(src, settings.channel_order)
+    out = {"thumb": sheet.mask_thumbnail(mask, settings.size, settings.palette),
+           "size": [int(mask.shape[1]), int(mask.shape[0])]}
+    if unknown:
+        if mask.kind == "color":
+            where = np.isin(mask.keys(), np.array(unknown, np.uint32))
+        else:
+            where = np.isin(mask.array, np.array(unknown))
+        out["marks"] = sheet.unknown_marks(where, settings.size)
+    return out
+
+
+def run_thumbnails(jobs_list, settings: ThumbSettings, jobs: int, say, progress=None) -> dict:
+    """Thumbnails of many files through the pool: {src: result}."""
+    results = {}
+
+    def on_result(job, result):
+        if progress is not None:
+            progress.update()
+        results[job[0] if isinstance(job, tuple) else job] = result
+
+    runner.run(thumbnail_file, jobs_list, args=(settings,), jobs=jobs, on_result=on_result,
+               lost_result={"error": runner.LOST})
+    return results
+
+
+def find_files(inputs, run_options, problems: list, skipped: list) -> list[str]:
+    from maskcli.walk import find_mask_files, read_file_list
+
+    inputs = list(inputs) + (read_file_list(run_options.files_from) if run_options.files_from else [])
+    if inputs or not run_options.files_from:
+        return find_mask_files(inputs, run_options.selection, problems=problems, skipped=skipped)
+    return []
+
+
+# --------------------------------------------------------------------------- sheet
+
+
+@dataclass(frozen=True)
+class SheetOptions:
+    output: str
+    max_files: int = 64
+    columns: int = 8
+    size: int = 256
+    sample: str = "random"
+    seed: int = 0
+
+
+def badness(found: dict) -> tuple:
+    """How bad a check result is, for --sample worst: unreadable first, then the number of
+    unknown colors or values, then their pixels."""
+    if "error" in found:
+        return (1, 0, 0)
+    items = found.get("unknown_colors") or found.get("unknown_values") or []
+    return (0, len(items), sum(n for _, n in items))
+
+
+def _note(found: dict) -> str:
+    if found.get("unknown_colors"):
+        n = len(found["unknown_colors"])
+        return f"{n} unknown color{'s' if n > 1 else ''}"
+    if found.get("unknown_values"):
+        n = len(found["unknown_values"])
+        return f"{n} unknown value{'s' if n > 1 else ''}"
+    return ""
+
+
+def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_options, channel_order: str = "rgb") -> int:
+    """`maskcli sheet`: choose the files, thumbnail them in the pool, draw and write the sheet.
+    Returns the exit status (1 when some file could not be read; the sheet is written anyway)."""
+    from maskcli import sheet
+    from maskcli.errors import UsageError
+    from maskcli.report import EXIT_FAILED, EXIT_OK
+
+    problems: list = []
+    skipped: list = []
+    files = find_files(inputs, run_options, problems, skipped)
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    for path, reason in skipped:
+        if not run_options.quiet:
+            say(f"warning: {path}: skipped: {reason}")
+    if not files and not problems:
+        raise UsageError("no mask files found in the inputs")
+    failed = 0
+    for path, reason in problems:
+        failed += 1
+        say(f"error: {path}: {reason}")
+    checked: dict = {}
+    try:
+        if options.sample == "worst":
+            from maskcli import check
+
+            settings = check.CheckSettings(palette, indices=None, channel_order=channel_order)
+            progress = runner.Progress(len(files), "check", enabled=not run_options.quiet)
+            check.run(files, settings, run_options.jobs,
+                      lambda src, found: (progress.update(), checked.__setitem__(src, found)))
+            progress.close()
+        chosen = sheet.choose(files, options.sample, options.max_files, options.seed,
+                              {src: badness(found) for src, found in checked.items()})
+        progress = runner.Progress(len(chosen), "sheet", enabled=not run_options.quiet)
+        thumbs = run_thumbnails(chosen, ThumbSettings(options.size, palette, channel_order),
+                                run_options.jobs, say, progress)
+        progress.close()
+    except runner.Interrupted as stop:
+        return stop.exit_code
+    tiles = []
+    for src in chosen:
+        result = thumbs[src]
+        if "error" in result:
+            failed += 1
+            say(f"error: {src}: {result['error']}")
+            tiles.append(sheet.Tile(None, os.path.basename(src), "cannot read"))
+        else:
+            tiles.append(sheet.Tile(result["thumb"], os.path.basename(src), _note(checked.get(src, {}))))
+    how = {"first": "the first", "random": f"a random sample (seed {options.seed}) of",
+           "worst": "the worst first of"}[options.sample]
+    title = f"{len(chosen)} of {len(files)} masks: {how} {len(files)}" if len(chosen) < len(files) else \
+        f"{len(files)} masks"
+    data = sheet.png_bytes(sheet.layout(tiles, options.columns, options.size, title))
+    if not _write_output(options.output, data, say):
+        return EXIT_FAILED
+    if not run_options.quiet:
+        say(f"sheet: {len(chosen)} of {len(files)} file(s) drawn to {options.output}"
+            + (f", {failed} could not be read" if failed else ""))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _write_output(path: str, data: bytes, say) -> bool:
+    from maskcli.masks import write_named_file
+
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return True
+    try:
+        write_named_file(path, data)
+    except OSError as exc:
+        say(f"error: {path}: cannot write: {exc.strerror or exc}")
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- check --plot / --html
+
+
+@dataclass(frozen=True)
+class CheckPictures:
+    """What `check` draws besides its table: --plot FILE, --html FILE, the chart's scale."""
+
+    plot: str | None = None
+    html: str | None = None
+    scale: str = "linear"
+
+    def __bool__(self) -> bool:
+        return bool(self.plot or self.html)
+
+
+def have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def class_rows(data: dict, palette: Palette | None) -> list[dict]:
+    """The chart's and the HTML table's rows: every class of the palette (found or not) and every
+    value found, by id, with name, color, pixels, files and share."""
+    from maskcli import sheet
+
+    found = {c["id"]: c for c in data["classes"]}
+    total = sum(c["pixels"] for c in data["classes"]) or 1
+    rows = {}
+    if palette is not None:
+        for c in palette.classes:
+            rows.setdefault(c.id, {"id": c.id, "name": c.name, "color": tuple(c.color)})
+        rows.setdefault(palette.ignore_index,
+                        {"id": palette.ignore_index, "name": "(ignore)", "color": tuple(palette.ignore_color),
+                         "ignore": True})
+    fallback = None
+    for value in found:
+        if value not in rows:
+            if fallback is None:
+                fallback = sheet.fallback_colors()
+            rows[value] = {"id": value, "name": "", "color": tuple(int(v) for v in fallback[value])}
+    out = []
+    for value in sorted(rows):
+        row = dict(rows[value])
+        row["pixels"] = found.get(value, {}).get("pixels", 0)
+        row["files"] = found.get(value, {}).get("files", 0)
+        row["share"] = 100 * row["pixels"] / total
+        out.append(row)
+    if palette is not None and not any(r["pixels"] for r in out if r.get("ignore")):
+        out = [r for r in out if not r.get("ignore")]  # an ignore entry nobody uses is noise
+    return out
+
+
+def write_pictures(pictures: CheckPictures, data: dict, palette: Palette | None, run_options, settings,
+                   say) -> int:
+    """Write check's --plot and --html from the run's data (the JSON report's dict). Returns
+    the number of outputs that could not be written."""
+    from maskcli import chart
+
+    rows = class_rows(data, palette)
+    failed = 0
+    chart_png = None
+    if pictures.plot or (pictures.html and have_matplotlib()):
+        title = f"{data['total']} mask(s)" + (f", palette {_palette_name(palette)}" if palette else "")
+        chart_png = chart.class_chart(rows, scale=pictures.scale, title=title)
+    if pictures.plot and not _write_output(pictures.plot, chart_png, say):
+        failed += 1
+    if pictures.html:
+        try:
+            page = _html(data, rows, chart_png, palette, run_options, settings, say)
+        except runner.Interrupted:
+            raise
+        if not _write_output(pictures.html, page.encode("utf-8"), say):
+            failed += 1
+    return failed
+
+
+def _palette_name(palette: Palette | None) -> str:
+    if palette is None:
+        return "embedded"
+    return palette.path or palette.name
+
+
+def _html(data, rows, chart_png, palette, run_options, settings, say) -> str:
+    from maskcli import html_report, sheet
+
+    files = data["files"]
+    bad = [f for f in files if f["status"] == "failed"]
+    listed = bad[: html_report.MAX_PROBLEMS]
+    jobs = []
+    for f in listed:
+        keys = [c[0] | c[1] << 8 | c[2] << 16 for c, _ in f.get("unknown_colors") or []]
+        keys += [v for v, _ in f.get("unknown_values") or []]
+        jobs.append((f["input"], tuple(keys)))
+    thumbs_settings = ThumbSettings(html_report.THUMB_SIZE, palette, settings.channel_order)
+    problem_thumbs = run_thumbnails(jobs, thumbs_settings, run_options.jobs, say) if jobs else {}
+    readable = [f["input"] for f in files if "size" in f]
+    chosen = sheet.choose(readable, "random", html_report.SAMPLE_SIZE, 0)
+    sample = run_thumbnails(chosen, ThumbSettings(html_report.SAMPLE_THUMB, palette, settings.channel_order),
+                            run_options.jobs, say)
+    tiles = [sheet.Tile(sample[s].get("thumb"), os.path.basename(s), "" if "thumb" in sample[s] else "cannot read")
+             for s in chosen]
+    sheet_png = sheet.png_bytes(sheet.layout(tiles, 4, html_report.SAMPLE_THUMB)) if tiles else None
+    shown = []
+    for f in listed:
+        t = problem_thumbs.get(f["input"], {})
+        images = []
+        if "thumb" in t:
+            images.append(("mask", sheet.png_bytes(_pil(t["thumb"]))))
+            if t.get("marks") is not None and t["marks"].any():
+                images.append(("unknown pixels", sheet.png_bytes(_pil(sheet.problem_view(t["thumb"], t["marks"])))))
+        shown.append({**f, "images": images})
+    return html_report.render(data, rows, chart_png, shown, len(bad) - len(listed), sheet_png,
+                              palette_name=_palette_name(palette), sample_count=len(chosen),
+                              plot_note=None if chart_png else f"no chart: matplotlib is not installed ({PLOT_EXTRA})")
+
+
+def _pil(array):
+    from PIL import Image
+
+    return Image.fromarray(array, "RGB")
