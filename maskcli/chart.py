@@ -31,7 +31,7 @@ def class_chart(rows: list[dict], scale: str = "linear", title: str = "") -> byt
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
     n = max(1, len(rows))
     height = 1.3 + 0.24 * n
@@ -67,7 +67,11 @@ def class_chart(rows: list[dict], scale: str = "linear", title: str = "") -> byt
             ax_files.text(row["files"], y, f" {row['files']}", va="center", ha="left", fontsize=7)
     ax_px.set_xlabel("share of all pixels (%)" + (", log scale" if scale == "log" else ""))
     ax_files.set_xlabel("files with the class" + (", log scale" if scale == "log" else ""))
-    ax_files.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if scale == "log":
+        ax_files.xaxis.set_major_formatter(ScalarFormatter())
+        ax_files.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax_files.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (ax_px, ax_files):
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)

@@ -13,9 +13,9 @@ from html import escape
 
 MAX_PROBLEMS = 100  # files with problems listed with thumbnails; the rest are counted
 MAX_COLORS = 12  # unknown colors shown per file
-THUMB_SIZE = 192  # px, problem thumbnails
+THUMB_SIZE = 256  # px, problem thumbnails
 SAMPLE_SIZE = 16  # files in the sample contact sheet
-SAMPLE_THUMB = 192
+SAMPLE_THUMB = 256
 
 CSS = """
 *{box-sizing:border-box}
@@ -46,7 +46,15 @@ figure{margin:0}figcaption{color:#555;font-size:.85em}
 .colors li{white-space:nowrap}
 .more{color:#555;font-style:italic}
 .note{background:#fff8e1;border:1px solid #e6c200;border-radius:6px;padding:8px 12px}
-@media (max-width:600px){body{font-size:14px}main{padding:10px}th,td{padding:3px 5px}}
+.sample{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:10px}
+.sample figure{background:#fff;border:1px solid #ddd;border-radius:6px;padding:6px}
+.sample figcaption{overflow-wrap:anywhere;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.78em}
+.sample img{display:block;width:100%}
+.unread{height:80px;display:flex;align-items:center;justify-content:center;color:#b00020;border:2px solid #b00020}
+.chart{overflow-x:auto}.phone{display:none}
+@media (max-width:600px){body{font-size:14px}main{padding:10px}th,td{padding:3px 5px}
+.chart img{max-width:none;width:760px}.phone{display:block;color:#555;font-size:.85em}
+.sample{grid-template-columns:repeat(2,1fr)}}
 """
 
 
@@ -129,9 +137,10 @@ def _problem(f: dict) -> str:
 
 
 def render(data: dict, rows: list[dict], chart_png: bytes | None, problems: list[dict], more: int,
-           sheet_png: bytes | None, palette_name: str, sample_count: int, plot_note: str | None = None) -> str:
+           sample: list, palette_name: str, plot_note: str | None = None) -> str:
     """The page. ``problems``: the listed files with problems (the JSON report's file entries plus
-    "images": [(label, png bytes)]); ``more``: how many more files had problems."""
+    "images": [(label, png bytes)]); ``more``: how many more files had problems; ``sample``:
+    [(path, thumbnail png bytes or None when unreadable)] for the sample grid."""
     options = data.get("options") or {}
     inputs = " ".join(str(i) for i in options.get("inputs") or []) or "(--files-from)"
     head = (f'<h1>maskcli check report</h1><p class="sub">{escape(inputs)} &middot; palette '
@@ -140,6 +149,7 @@ def render(data: dict, rows: list[dict], chart_png: bytes | None, problems: list
     if chart_png:
         sections.append(f'<figure class="chart"><img src="{data_uri(chart_png)}" '
                         'alt="pixel share and files per class, as bars in the class colors"></figure>')
+        sections.append('<p class="phone">The chart scrolls sideways; the table below has the same numbers.</p>')
     elif plot_note:
         sections.append(f'<p class="note">{escape(plot_note)}</p>')
     missing = sum(1 for r in rows if not r["pixels"])
@@ -154,11 +164,16 @@ def render(data: dict, rows: list[dict], chart_png: bytes | None, problems: list
         if more:
             sections.append(f'<p class="more">and {more:,} more file(s) with problems, not listed here: '
                             "see the terminal output or the --report JSON.</p>")
-    if sheet_png:
-        sections.append(f"<h2>A sample of the masks ({sample_count} of {data['total']:,})</h2>")
-        sections.append(f'<figure><img class="px" src="{data_uri(sheet_png)}" alt="contact sheet of '
-                        f'{sample_count} masks"><figcaption>Chosen at random (seed 0); nearest-neighbour '
-                        "thumbnails, so every color shown is a color of the mask.</figcaption></figure>")
+    if sample:
+        sections.append(f"<h2>A sample of the masks ({len(sample)} of {data['total']:,})</h2>")
+        sections.append("<p>Chosen at random (seed 0). Nearest-neighbour thumbnails: every color shown is a "
+                        "color of the mask.</p>")
+        figs = []
+        for path, png in sample:
+            img = (f'<img class="px" src="{data_uri(png)}" alt="{escape(path)}">' if png
+                   else '<div class="unread">cannot read</div>')
+            figs.append(f"<figure>{img}<figcaption>{escape(path)}</figcaption></figure>")
+        sections.append(f'<div class="sample">{"".join(figs)}</div>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '

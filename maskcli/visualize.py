@@ -289,9 +289,7 @@ def _html(data, rows, chart_png, palette, run_options, settings, say) -> str:
     chosen = sheet.choose(readable, "random", html_report.SAMPLE_SIZE, 0)
     sample = run_thumbnails(chosen, ThumbSettings(html_report.SAMPLE_THUMB, palette, settings.channel_order),
                             run_options.jobs, say)
-    tiles = [sheet.Tile(sample[s].get("thumb"), os.path.basename(s), "" if "thumb" in sample[s] else "cannot read")
-             for s in chosen]
-    sheet_png = sheet.png_bytes(sheet.layout(tiles, 4, html_report.SAMPLE_THUMB)) if tiles else None
+    tiles = [(s, sheet.png_bytes(_pil(sample[s]["thumb"])) if "thumb" in sample[s] else None) for s in chosen]
     shown = []
     for f in listed:
         t = problem_thumbs.get(f["input"], {})
@@ -301,8 +299,8 @@ def _html(data, rows, chart_png, palette, run_options, settings, say) -> str:
             if t.get("marks") is not None and t["marks"].any():
                 images.append(("unknown pixels", sheet.png_bytes(_pil(sheet.problem_view(t["thumb"], t["marks"])))))
         shown.append({**f, "images": images})
-    return html_report.render(data, rows, chart_png, shown, len(bad) - len(listed), sheet_png,
-                              palette_name=_palette_name(palette), sample_count=len(chosen),
+    return html_report.render(data, rows, chart_png, shown, len(bad) - len(listed), tiles,
+                              palette_name=_palette_name(palette),
                               plot_note=None if chart_png else f"no chart: matplotlib is not installed ({PLOT_EXTRA})")
 
 
