@@ -112,8 +112,8 @@ def problem_view(thumb: np.ndarray, marks: np.ndarray, color=(255, 0, 255)) -> n
 
 def choose(files: list[str], how: str, count: int, seed: int = 0, badness: dict | None = None) -> list[str]:
     """Which files a sheet shows, in order: the first ``count``; a seeded random ``count`` (in
-    path order); or the worst first (``badness[path]`` is a sortable score, higher is worse;
-    ties in path order)."""
+    path order); or the worst first (``badness[path]`` is a tuple of numbers, higher is worse;
+    files without a score last; ties in path order)."""
     if how == "first":
         return files[:count]
     if how == "random":
@@ -122,7 +122,9 @@ def choose(files: list[str], how: str, count: int, seed: int = 0, badness: dict 
         picked = set(random.Random(seed).sample(range(len(files)), count))
         return [f for k, f in enumerate(files) if k in picked]
     if how == "worst":
-        order = sorted(range(len(files)), key=lambda k: (_negated(badness.get(files[k], (0,))), k))
+        badness = badness or {}
+        scored = lambda k: (0, _negated(badness[files[k]])) if files[k] in badness else (1, ())  # noqa: E731
+        order = sorted(range(len(files)), key=lambda k: (scored(k), k))
         return [files[k] for k in order[:count]]
     raise ValueError(f"unknown sample {how!r}")
 

@@ -1,0 +1,350 @@
+"""maskcli sheet, check --plot and check --html: the pictures a person looks at.
+
+Images are decoded and their pixels compared; the HTML is parsed with html.parser and also
+rendered in headless Chromium with JavaScript off (skipped with a reason where Chromium is not
+installed)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import runpy
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from maskcli import sheet
+from maskcli.cli import cli
+from maskcli.palette import load_palette
+
+from conftest import write_png
+
+ROOT = Path(__file__).resolve().parents[1]
+ROAD, CAR, SKY, TRAIN = (128, 64, 128), (0, 0, 142), (70, 130, 180), (0, 80, 100)
+ODD = (1, 2, 3)  # in no palette used here
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def colors_of(path) -> set:
+    rgb = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3)
+    return set(map(tuple, np.unique(rgb, axis=0).tolist()))
+
+
+def solid(path, color, size=(40, 20)):
+    arr = np.zeros((size[1], size[0], 3), np.uint8)
+    arr[:] = color
+    return write_png(path, arr)
+
+
+# --------------------------------------------------------------------------- pure sheet
+
+
+def test_thumbnails_hold_only_colors_of_the_mask():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 4, (301, 517, 3), dtype=np.uint8) * 60
+    small = sheet.downscale(rgb, 64)
+    assert small.shape == (37, 64, 3)  # aspect kept, fits 64x64
+    mine = set(map(tuple, rgb.reshape(-1, 3).tolist()))
+    assert set(map(tuple, small.reshape(-1, 3).tolist())) <= mine
+
+
+def test_fit_enlarges_small_masks_by_whole_pixels_only():
+    assert sheet.fit(2048, 1024, 256) == (256, 128)
+    assert sheet.fit(10, 5, 256) == (250, 125)  # x25
+    assert sheet.fit(100, 100, 256) == (200, 200)  # x2, not x2.56
+    assert sheet.fit(1, 5000, 256) == (1, 256)
+
+
+def test_unknown_marks_keep_a_single_bad_pixel_visible():
+    unknown = np.zeros((1000, 2000), bool)
+    unknown[517, 1333] = True
+    marks = sheet.unknown_marks(unknown, 100)
+    assert marks.shape == (50, 100) and marks.sum() == 1 and marks[25, 66]
+
+
+def test_long_names_are_cut_in_the_middle_visibly():
+    name = "aachen_000000_000019_gtFine_color_with_a_very_long_tail.png"
+    short = sheet.shorten(name, 20, len)
+    assert len(short) <= 20 and "..." in short
+    assert short.startswith("aachen") and short.endswith(".png")
+    assert sheet.shorten("a.png", 20, len) == "a.png"
+
+
+def test_choose_is_seeded_and_worst_puts_problems_first():
+    files = [f"f{k:02d}.png" for k in range(20)]
+    a = sheet.choose(files, "random", 5, seed=1)
+    assert a == sheet.choose(files, "random", 5, seed=1) and a == sorted(a) and len(a) == 5
+    assert a != sheet.choose(files, "random", 5, seed=2)
+    assert sheet.choose(files, "first", 3) == files[:3]
+    bad = {"f07.png": (0, 3, 10), "f02.png": (0, 1, 900), "f11.png": (1, 0, 0)}
+    assert sheet.choose(files, "worst", 4, badness=bad) == ["f11.png", "f07.png", "f02.png", "f00.png"]
+
+
+# --------------------------------------------------------------------------- sheet command
+
+
+def test_sheet_of_the_examples_shows_their_colors_and_names(tmp_path):
+    out = tmp_path / "sheet.png"
+    res = invoke("sheet", ROOT / "examples/masks", "-o", out, "--columns", "2", "--size", "128", "-q")
+    assert res.exit_code == 0, res.output
+    img = Image.open(out)
+    assert img.mode == "RGB" and img.width < 2 * 128 + 40  # two columns
+    assert img.height > 3 * 64  # three rows of 128x64 thumbnails
+    palette_colors = {tuple(c.color) for c in load_palette("cityscapes").classes}
+    assert {ROAD, CAR, SKY} <= colors_of(out)
+    assert TRAIN not in colors_of(out) and TRAIN in palette_colors
+
+
+def test_sheet_colors_index_masks_through_the_palette(tmp_path):
+    index = np.zeros((30, 60), np.uint8)
+    index[:, 30:] = 13  # car
+    write_png(tmp_path / "m" / "a.png", index)
+    res = invoke("sheet", tmp_path / "m", "-o", tmp_path / "s.png", "-p", "cityscapes", "-q")
+    assert res.exit_code == 0, res.output
+    assert {ROAD, CAR} <= colors_of(tmp_path / "s.png")
+    # without a palette: the fixed fallback map (0 black, 13 -> VOC's color 13)
+    res = invoke("sheet", tmp_path / "m", "-o", tmp_path / "s2.png", "-q")
+    assert res.exit_code == 0
+    assert tuple(sheet.fallback_colors()[13]) in colors_of(tmp_path / "s2.png")
+    assert tuple(sheet.fallback_colors()[1]) == (128, 0, 0)
+
+
+def test_sheet_worst_first_shows_the_file_with_unknown_colors(tmp_path):
+    for name, color in (("a.png", ROAD), ("b.png", SKY), ("c.png", ODD), ("d.png", CAR)):
+        solid(tmp_path / "m" / name, color)
+    out = tmp_path / "worst.png"
+    res = invoke("sheet", tmp_path / "m", "-o", out, "-p", "cityscapes", "--sample", "worst", "--max", "1", "-q")
+    assert res.exit_code == 0, res.output
+    shown = colors_of(out)
+    assert ODD in shown and not {ROAD, SKY, CAR} & shown
+    res = invoke("sheet", tmp_path / "m", "-o", out, "--sample", "first", "--max", "1", "-q")
+    assert ROAD in colors_of(out) and ODD not in colors_of(out)
+
+
+def test_sheet_worst_needs_a_palette_before_any_work(tmp_path):
+    solid(tmp_path / "m" / "a.png", ROAD)
+    res = invoke("sheet", tmp_path / "m", "-o", tmp_path / "s.png", "--sample", "worst")
+    assert res.exit_code == 2 and "--sample worst needs -p PALETTE" in res.output
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_sheet_draws_unreadable_files_and_exits_1(tmp_path):
+    solid(tmp_path / "m" / "a.png", ROAD)
+    (tmp_path / "m" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    res = invoke("sheet", tmp_path / "m", "-o", tmp_path / "s.png", "-q")
+    assert res.exit_code == 1
+    assert "broken.png" in res.output and "Traceback" not in res.output
+    assert ROAD in colors_of(tmp_path / "s.png")
+
+
+def test_sheet_is_the_same_with_a_pool(tmp_path):
+    for k in range(6):
+        solid(tmp_path / "m" / f"{k}.png", [ROAD, SKY, CAR][k % 3], size=(30 + k, 20))
+    outs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"s{jobs}.png"
+        subprocess.run([sys.executable, "-m", "maskcli", "sheet", str(tmp_path / "m"), "-o", str(out), "-j", jobs,
+                        "-q", "--max", "4", "--seed", "3"], check=True, timeout=120)
+        outs.append(np.asarray(Image.open(out)))
+    np.testing.assert_array_equal(*outs)
+
+
+def test_corpus_cityscapes_thumbnails_add_no_colors(corpus):
+    from maskcli.masks import read_mask
+
+    path = corpus / "PhotographicImageSynthesis/data/cityscapes/Label1024Full/00100027.png"
+    if not path.exists():
+        pytest.skip(f"{path} is not in the corpus")
+    mask = read_mask(path)
+    thumb = sheet.mask_thumbnail(mask, 256)
+    assert thumb.shape == (128, 256, 3)
+    full = set(map(tuple, mask.array.reshape(-1, 3).tolist()))
+    assert set(map(tuple, thumb.reshape(-1, 3).tolist())) <= full
+
+
+# --------------------------------------------------------------------------- check --plot
+
+
+def dataset(tmp_path, bad=1):
+    """Three clean masks (road/car/sky) and ``bad`` with an unknown color."""
+    for k in range(3):
+        arr = np.zeros((40, 80, 3), np.uint8)
+        arr[:] = SKY
+        arr[20:] = ROAD
+        arr[25:32, 10 + k * 10 : 30 + k * 10] = CAR
+        write_png(tmp_path / "m" / f"ok_{k}.png", arr)
+    for k in range(bad):
+        arr = np.zeros((40, 80, 3), np.uint8)
+        arr[:] = ROAD
+        arr[5:9, 5:9] = ODD
+        write_png(tmp_path / "m" / f"bad_{k}.png", arr)
+    return tmp_path / "m"
+
+
+@pytest.mark.parametrize("scale", ["linear", "log"])
+def test_plot_draws_bars_in_the_class_colors(tmp_path, scale):
+    out = tmp_path / "classes.png"
+    res = invoke("check", dataset(tmp_path, 0), "-p", "cityscapes", "--plot", out, "--plot-scale", scale, "-q")
+    assert res.exit_code == 0, res.output
+    img = Image.open(out)
+    assert img.format == "PNG" and img.width >= 600
+    found = colors_of(out)
+    assert {ROAD, CAR, SKY} <= found  # bars filled with the exact class colors
+    assert TRAIN not in found  # a class with no pixels has no bar
+
+
+def test_plot_without_matplotlib_is_a_usage_error_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    res = invoke("check", dataset(tmp_path), "-p", "cityscapes", "--plot", tmp_path / "c.png")
+    assert res.exit_code == 2
+    assert "needs matplotlib" in res.output and "maskcli[plot]" in res.output
+    assert "road" not in res.output and "bad_0" not in res.output  # nothing was checked
+    assert not (tmp_path / "c.png").exists()
+
+
+# --------------------------------------------------------------------------- check --html
+
+
+class Page(HTMLParser):
+    """Collects what the tests look at: tags, attributes, text."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.tags, self.text, self.imgs, self.metas, self.links = [], [], [], [], []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "img":
+            self.imgs.append(attrs)
+        if tag == "meta":
+            self.metas.append(attrs)
+        for key in ("href", "src", "action", "srcset"):
+            if key in attrs:
+                self.links.append(attrs[key])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    @property
+    def words(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+def decode_data_uri(uri: str) -> Image.Image:
+    assert uri.startswith("data:image/png;base64,")
+    img = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    img.load()
+    return img
+
+
+def test_html_report_is_self_contained_and_says_what_check_found(tmp_path):
+    out = tmp_path / "report.html"
+    res = invoke("check", dataset(tmp_path), "-p", "cityscapes", "--html", out, "-q")
+    assert res.exit_code == 1  # the bad file fails the check as before
+    page = Page(out.read_text(encoding="utf-8"))
+    assert "script" not in page.tags and "link" not in page.tags and "iframe" not in page.tags
+    assert all(link.startswith("data:image/png;base64,") for link in page.links), page.links
+    assert any(m.get("name") == "viewport" for m in page.metas)
+    words = page.words
+    assert "4 files checked" in words and "3 passed" in words and "1 with problems" in words
+    for name in ("road", "car", "sky", "train"):  # the class table, found or not
+        assert name in words
+    assert "bad_0.png" in words and "(1, 2, 3) #010203: 16 px" in words
+    assert "ok_1.png" in words  # in the sample
+    images = [decode_data_uri(i["src"]) for i in page.imgs]
+    assert any(i.width >= 600 for i in images)  # the chart
+    views = [i for i in page.imgs if i.get("alt") == "unknown pixels"]
+    assert len(views) == 1
+    marks = np.asarray(decode_data_uri(views[0]["src"]).convert("RGB"))
+    assert (marks == (255, 0, 255)).all(axis=2).sum() == 16  # where the 4x4 unknown pixels are
+
+
+def test_html_report_lists_a_bounded_number_of_problem_files(tmp_path, monkeypatch):
+    from maskcli import html_report
+
+    monkeypatch.setattr(html_report, "MAX_PROBLEMS", 2)
+    out = tmp_path / "report.html"
+    res = invoke("check", dataset(tmp_path, bad=5), "-p", "cityscapes", "--html", out, "-q")
+    assert res.exit_code == 1
+    words = Page(out.read_text()).words
+    assert "Files with problems (5)" in words and "and 3 more file(s) with problems" in words
+    assert words.count("unknown color(s) on") == 2
+
+
+def test_html_report_without_matplotlib_has_the_table_and_a_note(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "report.html"
+    res = invoke("check", dataset(tmp_path, 0), "-p", "cityscapes", "--html", out, "-q")
+    assert res.exit_code == 0, res.output
+    page = Page(out.read_text())
+    assert "no chart: matplotlib is not installed" in page.words and "sidewalk" in page.words
+    assert all(decode_data_uri(i["src"]).width < 600 for i in page.imgs)
+
+
+def test_html_report_of_index_masks(tmp_path):
+    index = np.zeros((30, 60), np.uint8)
+    index[:, 30:] = 13
+    write_png(tmp_path / "m" / "a.png", index)
+    index[0, 0] = 77  # not a cityscapes train id
+    write_png(tmp_path / "m" / "b.png", index)
+    out = tmp_path / "r.html"
+    res = invoke("check", tmp_path / "m", "--indices", "-p", "cityscapes", "--html", out, "-q")
+    assert res.exit_code == 1
+    words = Page(out.read_text()).words
+    assert "1 value(s) not in the palette" in words and "value 77: 1 px" in words
+
+
+# --------------------------------------------------------------------------- in a browser
+
+SHOT = runpy.run_path(str(ROOT / "scripts/screenshot_html.py"))
+
+
+@pytest.mark.skipif(SHOT["find_chromium"]() is None,
+                    reason="chromium is not installed (apt-get install chromium; .ci/run does it)")
+@pytest.mark.parametrize("width", [1280, 390])
+def test_html_report_renders_in_headless_chromium_without_javascript(tmp_path, width):
+    out = tmp_path / "report.html"
+    invoke("check", dataset(tmp_path), "-p", "cityscapes", "--html", out, "-q")
+    shot = tmp_path / f"shot{width}.png"
+    SHOT["screenshot"](out, shot, width, 1600)
+    img = Image.open(shot).convert("RGB")
+    assert img.size == (width, 1600)
+    found = colors_of(shot)
+    assert CAR in found and (176, 0, 32) in found  # the class swatches; the red problem count
+    dom = SHOT["dump_dom"](out)
+    assert "Files with problems (1)" in dom and "bad_0.png" in dom
+
+
+def test_javascript_is_really_off_in_the_browser_check(tmp_path):
+    if SHOT["find_chromium"]() is None:
+        pytest.skip("chromium is not installed")
+    page = tmp_path / "js.html"
+    page.write_text("<p id=x>static</p><script>document.getElementById('x').textContent='scripted'</script>")
+    assert ">static<" in SHOT["dump_dom"](page)
+
+
+# --------------------------------------------------------------------------- docs pictures
+
+
+def test_the_docs_pictures_script_still_makes_them(tmp_path):
+    made = runpy.run_path(str(ROOT / "scripts/make_docs_images.py"))["main"](tmp_path)
+    names = {p.name for p in made}
+    assert {"sheet.png", "classes.png", "report.html"} <= names
+    for name in ("sheet.png", "classes.png") + (("report.png",) if "report.png" in names else ()):
+        img = Image.open(tmp_path / name)
+        img.load()
+        assert img.width > 200
+    assert "street_06_resized.png" in Page((tmp_path / "report.html").read_text()).words
+    for name in ("sheet.png", "classes.png", "report.html"):
+        assert (ROOT / "docs" / name).is_file(), f"docs/{name} is not committed"
