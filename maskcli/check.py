@@ -180,10 +180,14 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
                 files = find_mask_files(inputs, run_options.selection, problems=problems, skipped=skipped)
     except runner.Interrupted as stop:
         interrupted = stop
-    if run_options.report not in (None, "-"):
-        from maskcli.plan import check_reserved
+    written = [("--report", run_options.report)]
+    if pictures:
+        written += [("--plot", pictures.plot), ("--html", pictures.html)]
+    for what, path in written:
+        if path not in (None, "-"):
+            from maskcli.plan import check_reserved
 
-        check_reserved(run_options.report, [(f, f) for f in files], "--report")
+            check_reserved(path, [(f, f) for f in files], what)
     progress = runner.Progress(len(files), "check", enabled=not run_options.quiet and not interrupted)
     say = progress.write
     totals = Totals()

@@ -128,6 +128,10 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
             say(f"warning: {path}: skipped: {reason}")
     if not files and not problems:
         raise UsageError("no mask files found in the inputs")
+    if options.output != "-":
+        from maskcli.plan import check_reserved
+
+        check_reserved(options.output, [(f, f) for f in files], "-o")
     failed = 0
     for path, reason in problems:
         failed += 1

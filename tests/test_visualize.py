@@ -146,6 +146,13 @@ def test_sheet_draws_unreadable_files_and_exits_1(tmp_path):
     assert ROAD in colors_of(tmp_path / "s.png")
 
 
+def test_sheet_never_replaces_an_input(tmp_path):
+    solid(tmp_path / "m" / "a.png", ROAD)
+    res = invoke("sheet", tmp_path / "m", "-o", tmp_path / "m" / "a.png")
+    assert res.exit_code == 2 and "is an input of this run" in res.output
+    assert colors_of(tmp_path / "m" / "a.png") == {ROAD}
+
+
 def test_sheet_is_the_same_with_a_pool(tmp_path):
     for k in range(6):
         solid(tmp_path / "m" / f"{k}.png", [ROAD, SKY, CAR][k % 3], size=(30 + k, 20))
@@ -268,6 +275,14 @@ def test_html_report_is_self_contained_and_says_what_check_found(tmp_path):
     assert len(views) == 1
     marks = np.asarray(decode_data_uri(views[0]["src"]).convert("RGB"))
     assert (marks == (255, 0, 255)).all(axis=2).sum() == 16  # where the 4x4 unknown pixels are
+
+
+@pytest.mark.parametrize("option", ["--html", "--plot"])
+def test_check_pictures_never_replace_an_input(tmp_path, option):
+    masks = dataset(tmp_path, 0)
+    res = invoke("check", masks, "-p", "cityscapes", option, masks / "ok_0.png")
+    assert res.exit_code == 2 and f"{option} " in res.output and "is an input of this run" in res.output
+    assert Image.open(masks / "ok_0.png").size == (80, 40)
 
 
 def test_html_report_lists_a_bounded_number_of_problem_files(tmp_path, monkeypatch):
