@@ -55,7 +55,7 @@ def _thumbnail(src: str, unknown, settings: ThumbSettings) -> dict:
     return out
 
 
-def run_thumbnails(jobs_list, settings: ThumbSettings, jobs: int, say, progress=None) -> dict:
+def run_thumbnails(jobs_list, settings: ThumbSettings, jobs: int, progress=None) -> dict:
     """Thumbnails of many files through the pool: {src: result}."""
     results = {}
 
@@ -150,7 +150,7 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
                               {src: badness(found) for src, found in checked.items()})
         progress = runner.Progress(len(chosen), "sheet", enabled=not run_options.quiet)
         thumbs = run_thumbnails(chosen, ThumbSettings(options.size, palette, channel_order),
-                                run_options.jobs, say, progress)
+                                run_options.jobs, progress)
         progress.close()
     except runner.Interrupted as stop:
         return stop.exit_code
@@ -163,10 +163,11 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
             tiles.append(sheet.Tile(None, os.path.basename(src), "cannot read"))
         else:
             tiles.append(sheet.Tile(result["thumb"], os.path.basename(src), _note(checked.get(src, {}))))
-    how = {"first": "the first", "random": f"a random sample (seed {options.seed}) of",
-           "worst": "the worst first of"}[options.sample]
-    title = f"{len(chosen)} of {len(files)} masks: {how} {len(files)}" if len(chosen) < len(files) else \
-        f"{len(files)} masks"
+    how = {"first": "the first in path order", "random": f"a random sample (seed {options.seed})",
+           "worst": "the most unknown colors or values first"}[options.sample]
+    title = f"{len(chosen)} of {len(files)} masks, {how}"
+    if len(chosen) == len(files):
+        title = f"{len(files)} masks" + (f", {how}" if options.sample == "worst" else "")
     data = sheet.png_bytes(sheet.layout(tiles, options.columns, options.size, title))
     if not _write_output(options.output, data, say):
         return EXIT_FAILED
@@ -261,10 +262,7 @@ def write_pictures(pictures: CheckPictures, data: dict, palette: Palette | None,
     if pictures.plot and not _write_output(pictures.plot, chart_png, say):
         failed += 1
     if pictures.html:
-        try:
-            page = _html(data, rows, chart_png, palette, run_options, settings, say)
-        except runner.Interrupted:
-            raise
+        page = _html(data, rows, chart_png, palette, run_options, settings)
         if not _write_output(pictures.html, page.encode("utf-8"), say):
             failed += 1
     return failed
@@ -276,7 +274,7 @@ def _palette_name(palette: Palette | None) -> str:
     return palette.path or palette.name
 
 
-def _html(data, rows, chart_png, palette, run_options, settings, say) -> str:
+def _html(data, rows, chart_png, palette, run_options, settings) -> str:
     from maskcli import html_report, sheet
 
     files = data["files"]
@@ -288,11 +286,11 @@ def _html(data, rows, chart_png, palette, run_options, settings, say) -> str:
         keys += [v for v, _ in f.get("unknown_values") or []]
         jobs.append((f["input"], tuple(keys)))
     thumbs_settings = ThumbSettings(html_report.THUMB_SIZE, palette, settings.channel_order)
-    problem_thumbs = run_thumbnails(jobs, thumbs_settings, run_options.jobs, say) if jobs else {}
+    problem_thumbs = run_thumbnails(jobs, thumbs_settings, run_options.jobs) if jobs else {}
     readable = [f["input"] for f in files if "size" in f]
     chosen = sheet.choose(readable, "random", html_report.SAMPLE_SIZE, 0)
     sample = run_thumbnails(chosen, ThumbSettings(html_report.SAMPLE_THUMB, palette, settings.channel_order),
-                            run_options.jobs, say)
+                            run_options.jobs)
     tiles = [(s, sheet.png_bytes(_pil(sample[s]["thumb"])) if "thumb" in sample[s] else None) for s in chosen]
     shown = []
     for f in listed:
