@@ -128,6 +128,7 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
             say(f"warning: {path}: skipped: {reason}")
     if not files and not problems:
         raise UsageError("no mask files found in the inputs")
+    _check_sheet_size(min(options.max_files, len(files)), options)
     if options.output != "-":
         from maskcli.plan import check_reserved
 
@@ -175,6 +176,20 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
         say(f"sheet: {len(chosen)} of {len(files)} file(s) drawn to {options.output}"
             + (f", {failed} could not be read" if failed else ""))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _check_sheet_size(count: int, options: SheetOptions) -> None:
+    """Stop before any work when the sheet would be larger than maskcli reads (MASKCLI_MAX_PIXELS)."""
+    from maskcli.errors import UsageError
+    from maskcli.masks import max_pixels
+
+    columns = max(1, min(options.columns, count))
+    rows = -(-count // columns)
+    width, height = columns * (options.size + 12), rows * (options.size + 50)
+    if width * height > max_pixels():
+        raise UsageError(f"a sheet of {count} thumbnails of {options.size} px in {columns} columns would be about "
+                         f"{width}x{height} px, more than MASKCLI_MAX_PIXELS ({max_pixels()}): "
+                         "lower --max or --size")
 
 
 def _write_output(path: str, data: bytes, say) -> bool:

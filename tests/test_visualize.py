@@ -153,6 +153,17 @@ def test_sheet_never_replaces_an_input(tmp_path):
     assert colors_of(tmp_path / "m" / "a.png") == {ROAD}
 
 
+def test_sheet_too_large_is_refused_before_any_work(tmp_path, monkeypatch):
+    for k in range(4):
+        solid(tmp_path / "m" / f"{k}.png", ROAD)
+    monkeypatch.setenv("MASKCLI_MAX_PIXELS", "100000")
+    res = invoke("sheet", tmp_path / "m", "-o", tmp_path / "s.png", "--size", "512")
+    assert res.exit_code == 2 and "lower --max or --size" in res.output
+    assert not (tmp_path / "s.png").exists()
+    res = invoke("sheet", tmp_path / "m", "-o", tmp_path / "s.png", "--size", "64", "-q")
+    assert res.exit_code == 0, res.output
+
+
 def test_sheet_is_the_same_with_a_pool(tmp_path):
     for k in range(6):
         solid(tmp_path / "m" / f"{k}.png", [ROAD, SKY, CAR][k % 3], size=(30 + k, 20))
