@@ -85,9 +85,6 @@ def _summary(data: dict) -> str:
     sizes = ", ".join(f"{s['width']}x{s['height']} ({s['files']})" for s in data["sizes"][:5]) or "none"
     more = f" and {len(data['sizes']) - 5} more" if len(data["sizes"]) > 5 else ""
     parts = [f'<div class="cards">{"".join(cards)}</div>', f"<p>Sizes: {escape(sizes + more)}</p>"]
-    if data.get("interrupted"):
-        parts.append(f'<p class="note">The run was interrupted ({escape(data["interrupted"])}): '
-                     "the numbers cover the files checked before that.</p>")
     if data["warnings"]:
         items = "".join(f"<li>{escape(w)}</li>" for w in data["warnings"])
         parts.append(f'<ul class="notes">{items}</ul>')

@@ -119,7 +119,8 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
 
     problems: list = []
     skipped: list = []
-    files = find_files(inputs, run_options, problems, skipped)
+    with runner.interruptible():  # listing may take long and leaves nothing behind
+        files = find_files(inputs, run_options, problems, skipped)
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
@@ -137,24 +138,19 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
     for path, reason in problems:
         failed += 1
         say(f"error: {path}: {reason}")
-    checked: dict = {}
+    # A signal stops these runs between files (runner.Interrupted reaches the command line,
+    # which says so and exits 128 + its number); the sheet is then not written.
+    checked = _check_all(files, palette, channel_order, run_options) if options.sample == "worst" else {}
+    chosen = sheet.choose(files, options.sample, options.max_files, options.seed,
+                          {src: badness(found) for src, found in checked.items()})
+    progress = runner.Progress(len(chosen), "sheet", enabled=not run_options.quiet)
     try:
-        if options.sample == "worst":
-            from maskcli import check
-
-            settings = check.CheckSettings(palette, indices=None, channel_order=channel_order)
-            progress = runner.Progress(len(files), "check", enabled=not run_options.quiet)
-            check.run(files, settings, run_options.jobs,
-                      lambda src, found: (progress.update(), checked.__setitem__(src, found)))
-            progress.close()
-        chosen = sheet.choose(files, options.sample, options.max_files, options.seed,
-                              {src: badness(found) for src, found in checked.items()})
-        progress = runner.Progress(len(chosen), "sheet", enabled=not run_options.quiet)
-        thumbs = run_thumbnails(chosen, ThumbSettings(options.size, palette, channel_order),
-                                run_options.jobs, progress)
+        thumbs = run_thumbnails(chosen, ThumbSettings(options.size, palette, channel_order), run_options.jobs, progress)
+    finally:
         progress.close()
-    except runner.Interrupted as stop:
-        return stop.exit_code
+    stop = runner.settle()  # from here on signals change nothing: the sheet is written whole
+    if stop is not None:
+        raise stop
     tiles = []
     for src in chosen:
         result = thumbs[src]
@@ -176,6 +172,25 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
         say(f"sheet: {len(chosen)} of {len(files)} file(s) drawn to {options.output}"
             + (f", {failed} could not be read" if failed else ""))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _check_all(files, palette, channel_order, run_options) -> dict:
+    """check's findings for every file (for --sample worst), through the pool."""
+    from maskcli import check
+
+    checked = {}
+    settings = check.CheckSettings(palette, indices=None, channel_order=channel_order)
+    progress = runner.Progress(len(files), "check", enabled=not run_options.quiet)
+
+    def on_result(src, found):
+        progress.update()
+        checked[src] = found
+
+    try:
+        check.run(files, settings, run_options.jobs, on_result)
+    finally:
+        progress.close()
+    return checked
 
 
 def _check_sheet_size(count: int, options: SheetOptions) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import os
 import runpy
 import subprocess
 import sys
@@ -174,6 +176,31 @@ def test_sheet_is_the_same_with_a_pool(tmp_path):
                         "-q", "--max", "4", "--seed", "3"], check=True, timeout=120)
         outs.append(np.asarray(Image.open(out)))
     np.testing.assert_array_equal(*outs)
+
+
+@pytest.mark.skipif(os.name != "posix" or not os.path.isdir("/proc"), reason="needs POSIX signals and /proc")
+@pytest.mark.parametrize("args", [["sheet", "-j", "2", "--sample", "worst", "-p", "cityscapes"],
+                                  ["check", "-j", "2", "-p", "cityscapes", "--plot", "PLOT", "--report", "REPORT"]])
+def test_ctrl_c_mid_run_writes_no_picture(tmp_path, args):
+    from test_signals import assert_group_ends, interrupt, make_inputs, reads, start, wait_for
+
+    make_inputs(tmp_path / "in", "check")
+    out, plot, report = tmp_path / "sheet.png", tmp_path / "plot.png", tmp_path / "report.json"
+    args = [args[0], str(tmp_path / "in")] + [{"PLOT": str(plot), "REPORT": str(report)}.get(a, a) for a in args[1:]]
+    if args[0] == "sheet":
+        args += ["-o", str(out)]
+    proc = start(args, tmp_path, slow_files=0.1)
+    wait_for(proc, "some files read", lambda: reads(tmp_path) >= 3)
+    interrupt(proc, "INT")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr.decode()
+    assert not out.exists() and not plot.exists()
+    if args[0] == "check":
+        assert json.loads(report.read_text())["interrupted"] == "SIGINT"  # the JSON report still says what was seen
+    else:
+        assert stderr.decode().strip().endswith("maskcli: interrupted by SIGINT")
+    assert_group_ends(proc.pid)
 
 
 def test_corpus_cityscapes_thumbnails_add_no_colors(corpus):
