@@ -237,7 +237,8 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         elif not run_options.quiet:
             say(f"warning: {note}")
     if not run_options.quiet:
-        sys.stdout.write(table(totals, settings.palette) + "\n")
+        if not (pictures and "-" in (pictures.plot, pictures.html)):  # else stdout carries the picture
+            sys.stdout.write(table(totals, settings.palette) + "\n")
         modes = ", ".join(f"{mode}: {n}" for mode, n in sorted(totals.modes.items()))
         sizes = ", ".join(f"{w}x{h}: {n}" for (w, h), n in totals.sizes.most_common(5))
         say(f"modes: {modes or 'none'}; sizes: {sizes or 'none'}")

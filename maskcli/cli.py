@@ -377,6 +377,10 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, 
         palette = annotation_palette(enc)
     settings = CheckSettings(None if palette == EMBEDDED else palette, indices or palette == EMBEDDED, channel_order,
                              enc)
+    to_stdout = [name for name, value in (("--report", ctx.params["report"]), ("--plot", plot), ("--html", html))
+                 if value == "-"]
+    if len(to_stdout) > 1:
+        raise _UsageProblem(f"{' and '.join(to_stdout)} cannot all write to stdout ('-'): give one of them a file")
     pictures = CheckPictures(plot=plot, html=html, scale=plot_scale)
     sys.exit(check_tree(inputs, settings, _run_options(params, index_inputs=settings.indices), strict,
                         pictures or None))

@@ -323,6 +323,19 @@ def test_check_pictures_never_replace_an_input(tmp_path, option):
     assert Image.open(masks / "ok_0.png").size == (80, 40)
 
 
+def test_check_pictures_on_stdout_come_alone(tmp_path):
+    masks = dataset(tmp_path, 0)
+    res = subprocess.run([sys.executable, "-m", "maskcli", "check", str(masks), "-p", "cityscapes", "--plot", "-"],
+                         capture_output=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert Image.open(io.BytesIO(res.stdout)).format == "PNG"  # no class table before it
+    res = subprocess.run([sys.executable, "-m", "maskcli", "check", str(masks), "-p", "cityscapes", "--html", "-"],
+                         capture_output=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.startswith(b"<!DOCTYPE html>")
+    res = invoke("check", masks, "-p", "cityscapes", "--html", "-", "--report", "-")
+    assert res.exit_code == 2 and "--report and --html cannot all write to stdout" in res.output
+
+
 def test_html_report_lists_a_bounded_number_of_problem_files(tmp_path, monkeypatch):
     from maskcli import html_report
 
