@@ -48,11 +48,13 @@ def class_chart(rows: list[dict], scale: str = "linear", title: str = "") -> byt
     for tick, row in zip(ax_px.get_yticklabels(), rows):
         if not row["pixels"]:
             tick.set_color(MISSING)
+    positive = [s for s in shares if s > 0]
+    if not positive:  # nothing was read: a log scale has nothing to show
+        scale = "linear"
+        fig.text(0.6, 0.5, "no pixels were read", ha="center", va="center", color=MISSING, fontsize=11)
     if scale == "log":
-        positive = [s for s in shares if s > 0]
         ax_px.set_xscale("log")
-        if positive:
-            ax_px.set_xlim(min(positive) / 2, 200)
+        ax_px.set_xlim(min(positive) / 2, 200)
         ax_files.set_xscale("log")
         ax_files.set_xlim(0.8, max(files + [1]) * 2)
     else:

@@ -247,6 +247,17 @@ def test_plot_draws_bars_in_the_class_colors(tmp_path, scale):
     assert TRAIN not in found  # a class with no pixels has no bar
 
 
+@pytest.mark.parametrize("palette", ["cityscapes", "embedded"])
+def test_plot_and_html_when_no_file_could_be_read(tmp_path, palette):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.png").write_bytes(b"xx")
+    res = invoke("check", tmp_path / "m", "-p", palette, "--plot", tmp_path / "c.png", "--plot-scale", "log",
+                 "--html", tmp_path / "r.html", "-q")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert Image.open(tmp_path / "c.png").format == "PNG"
+    assert "a.png" in Page((tmp_path / "r.html").read_text()).words
+
+
 def test_plot_without_matplotlib_is_a_usage_error_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
     res = invoke("check", dataset(tmp_path), "-p", "cityscapes", "--plot", tmp_path / "c.png")
