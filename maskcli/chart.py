@@ -51,7 +51,8 @@ def class_chart(rows: list[dict], scale: str = "linear", title: str = "") -> byt
     positive = [s for s in shares if s > 0]
     if not positive:  # nothing was read: a log scale has nothing to show
         scale = "linear"
-        fig.text(0.6, 0.5, "no pixels were read", ha="center", va="center", color=MISSING, fontsize=11)
+        ax_px.text(0.5, 0.5, "no pixels were read", ha="center", va="center", color=MISSING, fontsize=11,
+                   transform=ax_px.transAxes, bbox={"facecolor": "white", "edgecolor": MISSING})
     if scale == "log":
         ax_px.set_xscale("log")
         ax_px.set_xlim(min(positive) / 2, 200)
