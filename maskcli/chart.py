@@ -80,13 +80,16 @@ def class_chart(rows: list[dict], scale: str = "linear", title: str = "") -> byt
         ax.set_axisbelow(True)
         ax.tick_params(axis="x", labelsize=8)
         ax.set_ylim(len(rows) - 0.4, -0.6)
+        if len(rows) > 30:  # a tall chart: the scale at the top too
+            ax.tick_params(axis="x", top=True, labeltop=True)
     missing = sum(1 for r in rows if not r["pixels"])
     classes = sum(1 for r in rows if not r.get("ignore"))
     heading = title + ("; " if title else "") + f"{classes} classes" + (" and ignore" if classes < len(rows) else "")
     if missing:
         heading += f", {missing} with no pixels (red)"
     fig.suptitle(heading, fontsize=10, x=0.01, ha="left", y=1 - 0.25 / height)
-    fig.subplots_adjust(left=0.22, right=0.98, top=1 - 0.55 / height, bottom=0.75 / height)
+    fig.subplots_adjust(left=0.22, right=0.98, top=1 - (0.8 if len(rows) > 30 else 0.55) / height,
+                        bottom=0.75 / height)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
