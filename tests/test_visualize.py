@@ -347,6 +347,30 @@ def test_check_pictures_on_stdout_come_alone(tmp_path):
     assert res.exit_code == 2 and "--report and --html cannot all write to stdout" in res.output
 
 
+def test_html_report_escapes_file_names(tmp_path):
+    masks = dataset(tmp_path, 0)
+    arr = np.zeros((8, 8, 3), np.uint8)
+    arr[:] = ODD
+    evil = '<script>alert(1)<script x="1" onload=alert(2)>.png'
+    write_png(masks / evil, arr)
+    out = tmp_path / "r.html"
+    invoke("check", masks, "-p", "cityscapes", "--html", out, "-q")
+    page = Page(out.read_text())
+    assert "script" not in page.tags and evil in page.words  # shown as text, never as markup
+    assert "Content-Security-Policy" in {m.get("http-equiv") for m in page.metas}
+
+
+def test_html_report_is_the_same_whatever_jobs(tmp_path):
+    masks = dataset(tmp_path, 2)
+    pages = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"r{jobs}.html"
+        subprocess.run([sys.executable, "-m", "maskcli", "check", str(masks), "-p", "cityscapes", "-j", jobs, "-q",
+                        "--html", str(out)], timeout=120)
+        pages.append(out.read_bytes())
+    assert pages[0] == pages[1]
+
+
 def test_html_report_lists_a_bounded_number_of_problem_files(tmp_path, monkeypatch):
     from maskcli import html_report
 
