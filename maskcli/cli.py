@@ -102,6 +102,15 @@ def _recorded(params: dict) -> dict:
     return out
 
 
+def _pair_rules(ctx, param, value):
+    from maskcli.pairing import parse_pair
+
+    try:
+        return tuple(parse_pair(rule) for rule in value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 def _needs_matplotlib(ctx, param, value):
     from maskcli.visualize import PLOT_EXTRA, have_matplotlib
 
@@ -349,9 +358,17 @@ def remap(ctx, inputs, output, mapping, encoding, instances, fmt, **_):
 @click.option("--html", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE.html",
               help="Write a self-contained HTML report (summary, class table and chart, files with "
               "problems with their unknown colors and thumbnails, a sample contact sheet) to FILE.html.")
+@click.option("--images", type=click.Path(exists=True, file_okay=False), metavar="IMAGES",
+              help="With --html: the photos (a folder laid out like the masks', paired as 'maskcli overlay' "
+              "pairs them); the report then shows each mask over its photo too.")
+@click.option("--pair", "pair", multiple=True, callback=_pair_rules, metavar="OLD:NEW",
+              help="With --images: a mask whose stem ends in OLD pairs with the photo whose stem ends in NEW.")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True, metavar="A",
+              help="With --images: the opacity of the class colors over the photos (see 'maskcli overlay').")
 @quiet_option
 @click.pass_context
-def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, plot_scale, html, **_):
+def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, plot_scale, html, images, pair,
+          alpha, **_):
     """Validate a dataset against a palette: read every mask, write nothing.
 
     Reports files with unknown colors (or, with --indices, unknown values) with the offending
@@ -366,7 +383,7 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, 
     $ maskcli check gtFine/ --include '*_color.png' -p cityscapes --plot classes.png --html report.html
     """
     from maskcli.check import CheckSettings, check_tree
-    from maskcli.visualize import CheckPictures
+    from maskcli.visualize import CheckPictures, Photos
 
     enc = _encoded_run(ctx, encoding, palette, None, None, **{
         "--indices": (indices, False), "--channel-order": (channel_order, "rgb")})
@@ -381,7 +398,10 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, 
                  if value == "-"]
     if len(to_stdout) > 1:
         raise _UsageProblem(f"{' and '.join(to_stdout)} cannot all write to stdout ('-'): give one of them a file")
-    pictures = CheckPictures(plot=plot, html=html, scale=plot_scale)
+    if (images or pair) and not html:
+        raise _UsageProblem("--images and --pair go with --html (the report's overlays)")
+    photos = Photos(images, pair) if images else None
+    pictures = CheckPictures(plot=plot, html=html, scale=plot_scale, photos=photos, alpha=alpha)
     sys.exit(check_tree(inputs, settings, _run_options(params, index_inputs=settings.indices), strict,
                         pictures or None))
 
@@ -403,12 +423,21 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, 
               help="Which masks when there are more than --max: a seeded random sample, the first in path "
               "order, or the worst first (most unknown colors or values, as check finds; needs -p).")
 @click.option("--seed", type=int, default=0, show_default=True, metavar="N", help="The seed of --sample random.")
+@click.option("--images", type=click.Path(exists=True), metavar="IMAGES",
+              help="Draw each mask over its photo: a folder laid out like the masks' (paired as 'maskcli "
+              "overlay' pairs them), or one photo for one mask. Needs -p.")
+@click.option("--pair", "pair", multiple=True, callback=_pair_rules, metavar="OLD:NEW",
+              help="With --images: a mask whose stem ends in OLD pairs with the photo whose stem ends in NEW "
+              "(repeatable), e.g. _gtFine_color:_leftImg8bit.")
+@click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True, metavar="A",
+              help="With --images: the opacity of the class colors, blended as 'maskcli overlay' does.")
 @channel_order_option
 @jobs_option
 @stack(*selection_options)
 @quiet_option
 @click.pass_context
-def sheet(ctx, inputs, output, palette, max_files, columns, size, sample, seed, channel_order, **_):
+def sheet(ctx, inputs, output, palette, max_files, columns, size, sample, seed, images, pair, alpha, channel_order,
+          **_):
     """Draw a contact sheet: thumbnails of masks with their file names, to see a dataset at a glance.
 
     Color masks are shown as they are, palettized ones through their own colors, index masks
@@ -419,16 +448,23 @@ def sheet(ctx, inputs, output, palette, max_files, columns, size, sample, seed, 
     $ maskcli sheet gtFine/val --include '*_color.png' -o sheet.png
     $ maskcli sheet trainIds/ -p cityscapes -o sheet.png --max 32 --columns 4 --size 320
     $ maskcli sheet masks/ -p my-palette.yaml --sample worst -o problems.png
+    $ maskcli sheet gtFine/val --include '*_color.png' -p cityscapes --images leftImg8bit/val \\
+          --pair _gtFine_color:_leftImg8bit -o overlays.png
     """
-    from maskcli.visualize import SheetOptions, make_sheet
+    from maskcli.visualize import Photos, SheetOptions, make_sheet
 
+    if images and palette is None:
+        raise _UsageProblem("--images needs -p PALETTE (which pixels are ignore pixels, left as the photo)")
+    if pair and not images:
+        raise _UsageProblem("--pair goes with --images")
     if sample == "worst" and palette is None:
         raise _UsageProblem("--sample worst needs -p PALETTE (the unknown colors are those the palette lacks)")
     if not inputs and not ctx.params["files_from"]:
         raise _UsageProblem("no inputs: give INPUT... or --files-from")
     params = {**ctx.params, "output": output, "update": False, "dry_run": False, "rename": (), "verbose": False,
               "report": None}
-    options = SheetOptions(output, max_files, columns, size, sample, seed)
+    options = SheetOptions(output, max_files, columns, size, sample, seed, Photos(images, pair) if images else None,
+                           alpha)
     sys.exit(make_sheet(inputs, palette, options, _run_options(params), channel_order))
 
 
@@ -591,15 +627,6 @@ def _extract_encoded(inputs, output, enc, order, min_pixels, min_files, max_colo
         dropped = f" ({n_dropped} rare id(s) dropped)" if n_dropped else ""
         click.echo(f"extract-palette: {len(palette.classes)} classes from {len(values)} ids in "
                    f"{report.converted} file(s){dropped}", err=True)
-
-
-def _pair_rules(ctx, param, value):
-    from maskcli.pairing import parse_pair
-
-    try:
-        return tuple(parse_pair(rule) for rule in value)
-    except UsageError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 @cli.command("overlay")

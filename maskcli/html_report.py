@@ -125,6 +125,8 @@ def _problem(f: dict) -> str:
             out.append(f'<p class="more">and {len(values) - MAX_COLORS} more value(s)</p>')
     if f.get("size"):
         out.append(f"<p>{f['size'][0]}x{f['size'][1]}, {escape(f.get('mode', ''))}</p>")
+    if f.get("photo_error"):
+        out.append(f'<p class="more">No overlay: {escape(f["photo_error"])}</p>')
     if f.get("images"):
         figs = "".join(f'<figure><img class="px" src="{data_uri(png)}" alt="{escape(label)}"><figcaption>'
                        f"{escape(label)}</figcaption></figure>" for label, png in f["images"])
@@ -134,7 +136,8 @@ def _problem(f: dict) -> str:
 
 
 def render(data: dict, rows: list[dict], chart_png: bytes | None, problems: list[dict], more: int,
-           sample: list, palette_name: str, plot_note: str | None = None) -> str:
+           sample: list, palette_name: str, plot_note: str | None = None,
+           sample_note: str = "Nearest-neighbour thumbnails: every color shown is a color of the mask.") -> str:
     """The page. ``problems``: the listed files with problems (the JSON report's file entries plus
     "images": [(label, png bytes)]); ``more``: how many more files had problems; ``sample``:
     [(path, thumbnail png bytes or None when unreadable)] for the sample grid."""
@@ -163,8 +166,7 @@ def render(data: dict, rows: list[dict], chart_png: bytes | None, problems: list
                             "see the terminal output or the --report JSON.</p>")
     if sample:
         sections.append(f"<h2>A sample of the masks ({len(sample)} of {data['total']:,})</h2>")
-        sections.append("<p>Chosen at random (seed 0). Nearest-neighbour thumbnails: every color shown is a "
-                        "color of the mask.</p>")
+        sections.append(f"<p>Chosen at random (seed 0). {escape(sample_note)}</p>")
         figs = []
         for path, png in sample:
             img = (f'<img class="px" src="{data_uri(png)}" alt="{escape(path)}">' if png

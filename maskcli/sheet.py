@@ -87,6 +87,35 @@ def mask_thumbnail(mask, size: int, palette=None) -> np.ndarray:
     return np.ascontiguousarray(small[..., :3])
 
 
+def labeled_pixels(mask, thumb: np.ndarray, size: int, palette=None) -> np.ndarray:
+    """Which thumbnail pixels are labeled (not ignore), as overlays draw them: index masks by
+    the palette's ignore index, color and palettized masks by the palette's ignore colors (the
+    colors to-index decodes to the ignore index). Without a palette every pixel is labeled."""
+    if palette is None:
+        return np.ones(thumb.shape[:2], bool)
+    if mask.kind == "index":
+        return downscale(mask.data, size) != palette.ignore_index
+    from maskcli.convert import pack_rgb
+
+    ignore = np.array(sorted({palette.ignore_color, *palette.ignore_colors}), np.uint8).reshape(-1, 3)
+    return ~np.isin(pack_rgb(thumb), pack_rgb(ignore[None]).reshape(-1))
+
+
+def overlay_thumbnail(photo: np.ndarray, thumb: np.ndarray, labeled: np.ndarray, alpha: float) -> np.ndarray:
+    """A thumbnail of a mask over its photo: the (H, W, 3) RGB photo scaled to the thumbnail's
+    size (area averaging: it is a photo), then the thumbnail's colors blended over its labeled
+    pixels with maskcli.overlay.blend (the documented formula, at opacity ``alpha``)."""
+    import cv2
+
+    from maskcli.overlay import blend
+
+    th, tw = thumb.shape[:2]
+    h, w = photo.shape[:2]
+    how = cv2.INTER_AREA if tw <= w else cv2.INTER_NEAREST
+    small = cv2.resize(np.ascontiguousarray(photo), (tw, th), interpolation=how)
+    return blend(small, thumb, labeled, alpha)
+
+
 def unknown_marks(unknown: np.ndarray, size: int) -> np.ndarray:
     """(H, W) bool 'this pixel is unknown' -> a thumbnail-sized bool array where a thumbnail
     pixel is True when ANY source pixel it covers is unknown (so one bad pixel still shows)."""

@@ -22,30 +22,53 @@ class ThumbSettings:
     size: int
     palette: Palette | None
     channel_order: str = "rgb"
+    alpha: float = 0.5  # overlays on photos (--images)
+
+
+@dataclass(frozen=True)
+class Photos:
+    """--images and --pair: where each mask's photo is (see pairing.py)."""
+
+    images: str
+    rules: tuple = ()
 
 
 def thumbnail_file(job, settings: ThumbSettings) -> dict:
-    """One file's thumbnail (an RGB uint8 array) and size; with unknown colors (packed keys)
-    or values given, also where they are ("marks"). Per-file problems become {"error": ...}."""
+    """One file's thumbnail (an RGB uint8 array) and size. ``job``: a path, or (path, unknown
+    colors (packed keys) or values, photo) where the photo is (path, None), (None, why there is
+    none) or None; then also where the unknown pixels are ("marks") and the mask over its photo
+    ("overlay", or "photo_error"). Per-file problems become {"error": ...}."""
     from maskcli.errors import MaskError
 
-    src, unknown = job if isinstance(job, tuple) else (job, ())
+    src, unknown, photo = job if isinstance(job, tuple) else (job, (), None)
     try:
-        return _thumbnail(src, unknown, settings)
+        return _thumbnail(src, unknown, photo, settings)
     except MaskError as exc:
         return {"error": str(exc)}
     except Exception as exc:  # a bug: report it for this file
         return {"error": f"internal error, please report it: {type(exc).__name__}: {exc}"}
 
 
-def _thumbnail(src: str, unknown, settings: ThumbSettings) -> dict:
+def _thumbnail(src: str, unknown, photo, settings: ThumbSettings) -> dict:
     import numpy as np
 
     from maskcli import masks, sheet
+    from maskcli.errors import MaskError
 
     mask = masks.read_mask(src, settings.channel_order)
     out = {"thumb": sheet.mask_thumbnail(mask, settings.size, settings.palette),
            "size": [int(mask.shape[1]), int(mask.shape[0])]}
+    if photo is not None:  # (path, None) or (None, why there is none)
+        try:
+            if photo[0] is None:
+                raise MaskError(photo[1])
+            from maskcli.overlay_run import read_photo
+
+            image = read_photo(photo[0], expect=tuple(out["size"]))[..., ::-1]  # BGR -> RGB
+            labeled = sheet.labeled_pixels(mask, out["thumb"], settings.size, settings.palette)
+            out["overlay"] = sheet.overlay_thumbnail(image, out["thumb"], labeled, settings.alpha)
+        except MaskError as exc:
+            out["photo_error"] = str(exc)
     if unknown:
         if mask.kind == "color":
             where = np.isin(mask.keys(), np.array(unknown, np.uint32))
@@ -69,6 +92,25 @@ def run_thumbnails(jobs_list, settings: ThumbSettings, jobs: int, progress=None)
     return results
 
 
+def pair_photos(files, inputs, run_options, photos: Photos) -> dict:
+    """{mask: (photo path, None) or (None, why there is none)}, by the pairing rule of
+    `maskcli overlay` (relative path below the input folder, stem rewritten by --pair)."""
+    from maskcli.errors import UsageError
+    from maskcli.pairing import Photos as Finder
+    from maskcli.plan import _inside, _relative, common_root
+
+    if os.path.isfile(photos.images):
+        if len(files) != 1:
+            raise UsageError(f"--images {photos.images} is a file: it pairs with exactly one mask, not {len(files)}")
+        return {files[0]: (photos.images, None)}
+    folders = [i for i in inputs if os.path.isdir(i)]
+    root = common_root(folders) if folders else None
+    finder = Finder(photos.images, photos.rules)
+    # relative to the input folder(s), as overlay pairs them; a mask named directly by its name
+    return {src: finder.find(_relative(src, root) if root and _inside(src, root) else os.path.basename(src))
+            for src in files}
+
+
 def find_files(inputs, run_options, problems: list, skipped: list) -> list[str]:
     from maskcli.walk import find_mask_files, read_file_list
 
@@ -89,6 +131,8 @@ class SheetOptions:
     size: int = 256
     sample: str = "random"
     seed: int = 0
+    photos: Photos | None = None  # --images: overlays instead of masks
+    alpha: float = 0.5
 
 
 def badness(found: dict) -> tuple:
@@ -143,9 +187,14 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
     checked = _check_all(files, palette, channel_order, run_options) if options.sample == "worst" else {}
     chosen = sheet.choose(files, options.sample, options.max_files, options.seed,
                           {src: badness(found) for src, found in checked.items()})
+    jobs = chosen
+    if options.photos is not None:
+        paired = pair_photos(chosen, inputs, run_options, options.photos)
+        jobs = [(src, (), paired[src]) for src in chosen]
     progress = runner.Progress(len(chosen), "sheet", enabled=not run_options.quiet)
     try:
-        thumbs = run_thumbnails(chosen, ThumbSettings(options.size, palette, channel_order), run_options.jobs, progress)
+        thumbs = run_thumbnails(jobs, ThumbSettings(options.size, palette, channel_order, options.alpha),
+                                run_options.jobs, progress)
     finally:
         progress.close()
     stop = runner.settle()  # from here on signals change nothing: the sheet is written whole
@@ -158,19 +207,26 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
             failed += 1
             say(f"error: {src}: {result['error']}")
             tiles.append(sheet.Tile(None, os.path.basename(src), "cannot read"))
+        elif "photo_error" in result:
+            failed += 1
+            say(f"error: {src}: {result['photo_error']}")
+            tiles.append(sheet.Tile(result["thumb"], os.path.basename(src), "no overlay: " + result["photo_error"]))
         else:
-            tiles.append(sheet.Tile(result["thumb"], os.path.basename(src), _note(checked.get(src, {}))))
+            tiles.append(sheet.Tile(result.get("overlay", result["thumb"]), os.path.basename(src),
+                                    _note(checked.get(src, {}))))
     how = {"first": "the first in path order", "random": f"a random sample (seed {options.seed})",
            "worst": "the most unknown colors or values first"}[options.sample]
     title = f"{len(chosen)} of {len(files)} masks, {how}"
     if len(chosen) == len(files):
         title = f"{len(files)} masks" + (f", {how}" if options.sample == "worst" else "")
+    if options.photos is not None:
+        title += f"; over their photos (alpha {options.alpha:g})"
     data = sheet.png_bytes(sheet.layout(tiles, options.columns, options.size, title))
     if not _write_output(options.output, data, say):
         return EXIT_FAILED
     if not run_options.quiet:
         say(f"sheet: {len(chosen)} of {len(files)} file(s) drawn to {options.output}"
-            + (f", {failed} could not be read" if failed else ""))
+            + (f", {failed} with errors" if failed else ""))
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -232,6 +288,8 @@ class CheckPictures:
     plot: str | None = None
     html: str | None = None
     scale: str = "linear"
+    photos: Photos | None = None  # --images: overlays in the HTML report
+    alpha: float = 0.5
 
     def __bool__(self) -> bool:
         return bool(self.plot or self.html)
@@ -292,7 +350,7 @@ def write_pictures(pictures: CheckPictures, data: dict, palette: Palette | None,
     if pictures.plot and not _write_output(pictures.plot, chart_png, say):
         failed += 1
     if pictures.html:
-        page = _html(data, rows, chart_png, palette, run_options, settings)
+        page = _html(data, rows, chart_png, palette, run_options, settings, pictures)
         if not _write_output(pictures.html, page.encode("utf-8"), say):
             failed += 1
     return failed
@@ -304,24 +362,33 @@ def _palette_name(palette: Palette | None) -> str:
     return palette.path or palette.name
 
 
-def _html(data, rows, chart_png, palette, run_options, settings) -> str:
+def _html(data, rows, chart_png, palette, run_options, settings, pictures) -> str:
     from maskcli import html_report, sheet
 
     files = data["files"]
     bad = [f for f in files if f["status"] == "failed"]
     listed = bad[: html_report.MAX_PROBLEMS]
+    readable = [f["input"] for f in files if "size" in f]
+    chosen = sheet.choose(readable, "random", html_report.SAMPLE_SIZE, 0)
+    inputs = data["options"].get("inputs") or []
+    paired = {}
+    if pictures.photos is not None:
+        paired = pair_photos([f["input"] for f in listed] + chosen, inputs, run_options, pictures.photos)
     jobs = []
     for f in listed:
         keys = [c[0] | c[1] << 8 | c[2] << 16 for c, _ in f.get("unknown_colors") or []]
         keys += [v for v, _ in f.get("unknown_values") or []]
-        jobs.append((f["input"], tuple(keys)))
-    thumbs_settings = ThumbSettings(html_report.THUMB_SIZE, palette, settings.channel_order)
+        jobs.append((f["input"], tuple(keys), paired.get(f["input"])))
+    thumbs_settings = ThumbSettings(html_report.THUMB_SIZE, palette, settings.channel_order, pictures.alpha)
     problem_thumbs = run_thumbnails(jobs, thumbs_settings, run_options.jobs) if jobs else {}
-    readable = [f["input"] for f in files if "size" in f]
-    chosen = sheet.choose(readable, "random", html_report.SAMPLE_SIZE, 0)
-    sample = run_thumbnails(chosen, ThumbSettings(html_report.SAMPLE_THUMB, palette, settings.channel_order),
+    sample = run_thumbnails([(s, (), paired.get(s)) for s in chosen],
+                            ThumbSettings(html_report.SAMPLE_THUMB, palette, settings.channel_order, pictures.alpha),
                             run_options.jobs)
-    tiles = [(s, sheet.png_bytes(_pil(sample[s]["thumb"])) if "thumb" in sample[s] else None) for s in chosen]
+    tiles = []
+    for s in chosen:
+        t = sample[s]
+        shown_image = t.get("overlay", t.get("thumb"))
+        tiles.append((s, sheet.png_bytes(_pil(shown_image)) if shown_image is not None else None))
     shown = []
     for f in listed:
         t = problem_thumbs.get(f["input"], {})
@@ -330,10 +397,21 @@ def _html(data, rows, chart_png, palette, run_options, settings) -> str:
             images.append(("mask", sheet.png_bytes(_pil(t["thumb"]))))
             if t.get("marks") is not None and t["marks"].any():
                 images.append(("unknown pixels", sheet.png_bytes(_pil(sheet.problem_view(t["thumb"], t["marks"])))))
+            if "overlay" in t:
+                images.append(("over its photo", sheet.png_bytes(_pil(t["overlay"]))))
+        if t.get("photo_error"):
+            f = {**f, "photo_error": t["photo_error"]}
         shown.append({**f, "images": images})
     return html_report.render(data, rows, chart_png, shown, len(bad) - len(listed), tiles,
-                              palette_name=_palette_name(palette),
+                              palette_name=_palette_name(palette), **_sample_note(pictures),
                               plot_note=None if chart_png else f"no chart: matplotlib is not installed ({PLOT_EXTRA})")
+
+
+def _sample_note(pictures: CheckPictures) -> dict:
+    if pictures.photos is None:
+        return {}
+    return {"sample_note": f"Each mask over its photo (alpha {pictures.alpha:g}; ignore pixels show the photo); "
+                           "a mask without a photo is shown alone."}
 
 
 def _pil(array):

@@ -2,7 +2,7 @@
 
     docs/sheet.png     maskcli sheet         (the worst first: the resized mask leads)
     docs/classes.png   maskcli check --plot
-    docs/report.html   maskcli check --html
+    docs/report.html   maskcli check --html --images (the stand-in photos of examples/photos)
     docs/report.png    a screenshot of report.html (only where Chromium is installed)
 
 The examples are all clean, so the script adds one realistic problem in a temporary copy: a
@@ -42,8 +42,9 @@ def main(out: Path = ROOT / "docs") -> list[Path]:
         args = ["masks", "-p", "cityscapes", "-j", "1", "-q"]  # relative: no temporary path in the pictures
         _maskcli(tmp, "sheet", *args, "-o", str(out / "sheet.png"), "--sample", "worst", "--columns", "3",
                  "--size", "200")
+        shutil.copytree(ROOT / "examples" / "photos", Path(tmp) / "photos")
         _maskcli(tmp, "check", *args, "--plot", str(out / "classes.png"), "--html", str(out / "report.html"),
-                 ok=(1,))
+                 "--images", "photos", ok=(1,))
         made += [out / "sheet.png", out / "classes.png", out / "report.html"]
     sys.path.insert(0, str(ROOT / "scripts"))
     from screenshot_html import find_chromium, screenshot

@@ -449,3 +449,119 @@ def test_the_docs_pictures_script_still_makes_them(tmp_path):
     assert "street_06_resized.png" in Page((tmp_path / "report.html").read_text()).words
     for name in ("sheet.png", "classes.png", "report.html"):
         assert (ROOT / "docs" / name).is_file(), f"docs/{name} is not committed"
+
+
+# --------------------------------------------------------------------------- over photos (--images)
+
+
+def round_half_up(x):
+    return np.floor(x + 0.5)
+
+
+def blended(photo, colors, labeled, alpha):
+    """The documented overlay formula, computed here independently of maskcli."""
+    out = photo.astype(np.float64).copy()
+    mix = round_half_up((1.0 - alpha) * photo.astype(np.float64) + alpha * colors.astype(np.float64))
+    out[labeled] = mix[labeled]
+    return out.astype(np.uint8)
+
+
+def scene(tmp_path, masks="masks", photos="photos", name="a", photo_name=None, size=(64, 32)):
+    w, h = size
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[:] = SKY
+    rgb[h // 2 :] = ROAD
+    rgb[h - 4 :] = (0, 0, 0)  # cityscapes ignore color
+    rgb[h // 2 : h // 2 + 5, 5:20] = CAR
+    photo = np.random.default_rng(7).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    write_png(tmp_path / masks / f"{name}.png", rgb)
+    write_png(tmp_path / photos / f"{photo_name or name}.png", photo)
+    return rgb, photo
+
+
+def test_overlay_thumbnail_is_the_documented_blend(tmp_path):
+    from maskcli.visualize import ThumbSettings, thumbnail_file
+
+    rgb, photo = scene(tmp_path)
+    palette = load_palette("cityscapes")
+    for alpha in (0.5, 0.3):
+        found = thumbnail_file((str(tmp_path / "masks/a.png"), (), (str(tmp_path / "photos/a.png"), None)),
+                               ThumbSettings(64, palette, alpha=alpha))
+        labeled = ~(rgb == 0).all(axis=2)
+        np.testing.assert_array_equal(found["overlay"], blended(photo, rgb, labeled, alpha))
+
+
+def test_corpus_cityscapes_overlay_thumbnail_matches_the_formula(tmp_path, corpus):
+    from maskcli.visualize import ThumbSettings, thumbnail_file
+
+    path = corpus / "PhotographicImageSynthesis/data/cityscapes/Label1024Full/00100027.png"
+    if not path.exists():
+        pytest.skip(f"{path} is not in the corpus")
+    mask = np.asarray(Image.open(path).convert("RGB"))
+    photo = np.random.default_rng(3).integers(0, 256, mask.shape, dtype=np.uint8)
+    write_png(tmp_path / "photo.png", photo)
+    found = thumbnail_file((str(path), (), (str(tmp_path / "photo.png"), None)),
+                           ThumbSettings(2048, load_palette("cityscapes"), alpha=0.5))
+    ignore = {tuple(c) for c in load_palette("cityscapes").ignore_colors} | {tuple(load_palette("cityscapes").ignore_color)}
+    labeled = ~np.isin(mask[..., 0].astype(np.uint32) << 16 | mask[..., 1].astype(np.uint32) << 8 | mask[..., 2],
+                       [r << 16 | g << 8 | b for r, g, b in ignore])
+    expected = blended(photo, mask, labeled, 0.5)
+    assert np.abs(found["overlay"].astype(int) - expected).max() <= 1
+
+
+def test_sheet_over_photos_paired_the_cityscapes_way(tmp_path):
+    rgb, photo = scene(tmp_path, masks="gtFine/val/aachen", photos="leftImg8bit/val/aachen",
+                       name="aachen_000000_000019_gtFine_color", photo_name="aachen_000000_000019_leftImg8bit")
+    photo[:] = (200, 100, 50)  # one photo color: the sheet then holds exactly these blends
+    write_png(tmp_path / "leftImg8bit/val/aachen/aachen_000000_000019_leftImg8bit.png", photo)
+    out = tmp_path / "s.png"
+    res = invoke("sheet", tmp_path / "gtFine/val", "-p", "cityscapes", "--images", tmp_path / "leftImg8bit/val",
+                 "--pair", "_gtFine_color:_leftImg8bit", "-o", out, "--size", "64", "-q")
+    assert res.exit_code == 0, res.output
+    found = colors_of(out)
+    for color in (ROAD, CAR, SKY):
+        assert tuple(int(v) for v in round_half_up(0.5 * np.array((200, 100, 50)) + 0.5 * np.array(color))) in found
+        assert color not in found  # blended, not drawn
+    assert (200, 100, 50) in found  # the ignore strip shows the photo
+
+
+def test_sheet_without_a_photo_or_with_a_mis_sized_one_says_so(tmp_path):
+    scene(tmp_path, name="a")
+    scene(tmp_path, name="b", size=(64, 32))
+    write_png(tmp_path / "photos/b.png", np.zeros((10, 10, 3), np.uint8))  # another size
+    (tmp_path / "photos/a.png").unlink()
+    res = invoke("sheet", tmp_path / "masks", "-p", "cityscapes", "--images", tmp_path / "photos",
+                 "-o", tmp_path / "s.png", "-q")
+    assert res.exit_code == 1
+    assert f"a.png: no photo for it: looked for {tmp_path / 'photos' / 'a'}.*" in res.output
+    assert "b.png" in res.output and "photos/b.png is 10x10" in res.output
+    assert ROAD in colors_of(tmp_path / "s.png")  # the masks are drawn alone
+
+
+def test_images_usage_errors(tmp_path):
+    scene(tmp_path)
+    res = invoke("sheet", tmp_path / "masks", "--images", tmp_path / "photos", "-o", tmp_path / "s.png")
+    assert res.exit_code == 2 and "--images needs -p PALETTE" in res.output
+    res = invoke("sheet", tmp_path / "masks", "--pair", "_a:_b", "-o", tmp_path / "s.png")
+    assert res.exit_code == 2 and "--pair goes with --images" in res.output
+    res = invoke("check", tmp_path / "masks", "-p", "cityscapes", "--images", tmp_path / "photos")
+    assert res.exit_code == 2 and "--images and --pair go with --html" in res.output
+
+
+def test_html_report_over_photos(tmp_path):
+    rgb, photo = scene(tmp_path)
+    bad = rgb.copy()
+    bad[0:3, 0:3] = ODD
+    write_png(tmp_path / "masks/bad.png", bad)
+    write_png(tmp_path / "photos/bad.png", photo)
+    out = tmp_path / "r.html"
+    res = invoke("check", tmp_path / "masks", "-p", "cityscapes", "--html", out, "--images", tmp_path / "photos", "-q")
+    assert res.exit_code == 1
+    page = Page(out.read_text())
+    over = [i for i in page.imgs if i.get("alt") == "over its photo"]
+    assert len(over) == 1
+    labeled = ~(bad == 0).all(axis=2)
+    got = np.asarray(decode_data_uri(over[0]["src"]).convert("RGB"))
+    expected = blended(photo, bad, labeled, 0.5).repeat(4, axis=0).repeat(4, axis=1)  # 64x32 shown 4x, nearest
+    np.testing.assert_array_equal(got, expected)  # unknown colors blended as they are
+    assert "Each mask over its photo" in page.words
