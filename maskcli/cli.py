@@ -357,7 +357,7 @@ def remap(ctx, inputs, output, mapping, encoding, instances, fmt, **_):
               help="The scale of the class chart's axes (--plot, --html); log shows rare classes.")
 @click.option("--html", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE.html",
               help="Write a self-contained HTML report (summary, class table and chart, files with "
-              "problems with their unknown colors and thumbnails, a sample contact sheet) to FILE.html.")
+              "problems with their unknown colors and thumbnails, a sample of thumbnails) to FILE.html.")
 @click.option("--images", type=click.Path(exists=True, file_okay=False), metavar="IMAGES",
               help="With --html: the photos (a folder laid out like the masks', paired as 'maskcli overlay' "
               "pairs them); the report then shows each mask over its photo too.")

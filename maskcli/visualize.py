@@ -174,6 +174,8 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
     if not files and not problems:
         raise UsageError("no mask files found in the inputs")
     _check_sheet_size(min(options.max_files, len(files)), options)
+    if options.photos is not None and os.path.isfile(options.photos.images) and len(files) != 1:
+        raise UsageError(f"--images {options.photos.images} is a file: it pairs with exactly one mask, not {len(files)}")
     if options.output != "-":
         from maskcli.plan import check_reserved
 

@@ -546,6 +546,14 @@ def test_images_usage_errors(tmp_path):
     assert res.exit_code == 2 and "--pair goes with --images" in res.output
     res = invoke("check", tmp_path / "masks", "-p", "cityscapes", "--images", tmp_path / "photos")
     assert res.exit_code == 2 and "--images and --pair go with --html" in res.output
+    scene(tmp_path, name="b")
+    res = invoke("sheet", tmp_path / "masks", "-p", "cityscapes", "--images", tmp_path / "photos/a.png",
+                 "--sample", "worst", "-o", tmp_path / "s.png")
+    assert res.exit_code == 2 and "is a file: it pairs with exactly one mask, not 2" in res.output
+    assert "check" not in res.output  # before any work
+    res = invoke("sheet", tmp_path / "masks/a.png", "-p", "cityscapes", "--images", tmp_path / "photos/a.png",
+                 "-o", tmp_path / "s.png", "-q")
+    assert res.exit_code == 0
 
 
 def test_html_report_over_photos(tmp_path):
