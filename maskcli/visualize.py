@@ -23,6 +23,7 @@ class ThumbSettings:
     palette: Palette | None
     channel_order: str = "rgb"
     alpha: float = 0.5  # overlays on photos (--images)
+    encoding: object = None  # an encodings.Encoding (check --encoding): thumbnails of the decoded class ids
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,15 @@ def _thumbnail(src: str, unknown, photo, settings: ThumbSettings) -> dict:
     from maskcli import masks, sheet
     from maskcli.errors import MaskError
 
-    mask = masks.read_mask(src, settings.channel_order)
+    if settings.encoding is not None:
+        from maskcli import encodings
+
+        raw = masks.read_raw(src)
+        ignore = None if settings.palette is None else settings.palette.ignore_index
+        values = encodings.decode(settings.encoding, raw.data, os.path.basename(src), ignore)
+        mask = masks.Mask("index", values, raw.mode)  # the decoded class ids, drawn as an index mask
+    else:
+        mask = masks.read_mask(src, settings.channel_order)
     out = {"thumb": sheet.mask_thumbnail(mask, settings.size, settings.palette),
            "size": [int(mask.shape[1]), int(mask.shape[0])]}
     if photo is not None:  # (path, None) or (None, why there is none)
@@ -381,10 +390,12 @@ def _html(data, rows, chart_png, palette, run_options, settings, pictures) -> st
         keys = [c[0] | c[1] << 8 | c[2] << 16 for c, _ in f.get("unknown_colors") or []]
         keys += [v for v, _ in f.get("unknown_values") or []]
         jobs.append((f["input"], tuple(keys), paired.get(f["input"])))
-    thumbs_settings = ThumbSettings(html_report.THUMB_SIZE, palette, settings.channel_order, pictures.alpha)
+    thumbs_settings = ThumbSettings(html_report.THUMB_SIZE, palette, settings.channel_order, pictures.alpha,
+                                    settings.encoding)
     problem_thumbs = run_thumbnails(jobs, thumbs_settings, run_options.jobs) if jobs else {}
     sample = run_thumbnails([(s, (), paired.get(s)) for s in chosen],
-                            ThumbSettings(html_report.SAMPLE_THUMB, palette, settings.channel_order, pictures.alpha),
+                            ThumbSettings(html_report.SAMPLE_THUMB, palette, settings.channel_order, pictures.alpha,
+                                          settings.encoding),
                             run_options.jobs)
     tiles = []
     for s in chosen:

@@ -573,3 +573,19 @@ def test_html_report_over_photos(tmp_path):
     expected = blended(photo, bad, labeled, 0.5).repeat(4, axis=0).repeat(4, axis=1)  # 64x32 shown 4x, nearest
     np.testing.assert_array_equal(got, expected)  # unknown colors blended as they are
     assert "Each mask over its photo" in page.words
+
+
+def test_html_report_of_encoded_label_images_shows_the_decoded_classes(tmp_path):
+    ids = np.full((32, 64), 7, np.uint16)  # road (label id 7)
+    ids[10:20, 10:30] = 26001  # car instance 1 (label id 26)
+    ids[0, 0] = 45  # not a Cityscapes label id
+    write_png(tmp_path / "m" / "a_gtFine_instanceIds.png", ids)
+    out = tmp_path / "r.html"
+    res = invoke("check", tmp_path / "m", "--encoding", "cityscapes-instance", "-p", "cityscapes-labelids",
+                 "--html", out, "-q")
+    assert res.exit_code == 1, res.output
+    page = Page(out.read_text())
+    assert "value 45: 1 px" in page.words
+    mask = [i for i in page.imgs if i.get("alt") == "mask"]
+    shown = {tuple(c) for c in np.asarray(decode_data_uri(mask[0]["src"]).convert("RGB")).reshape(-1, 3).tolist()}
+    assert {ROAD, CAR} <= shown  # the decoded class ids in the palette's colors
