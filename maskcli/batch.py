@@ -13,7 +13,7 @@ from maskcli import __version__, runner, tasks
 from maskcli.errors import UsageError
 from maskcli.plan import Plan, check_reserved, is_up_to_date, make_plan
 from maskcli.walk import Selection, read_file_list
-from maskcli.report import EXIT_OK, Report
+from maskcli.report import EXIT_OK, Report, shown
 
 LOSSY_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")
 
@@ -54,9 +54,9 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
     if run.dry_run:
         up_to_date = set(current)
         for path, reason in plan.problems:
-            print(f"error: {path}: {reason}", file=sys.stderr)
+            print(f"error: {shown(path)}: {reason}", file=sys.stderr)
         for path, reason in plan.skipped:
-            print(f"warning: {path}: skipped: {reason}", file=sys.stderr)
+            print(f"warning: {shown(path)}: skipped: {reason}", file=sys.stderr)
         for job in plan.jobs:
             _print_path_line(f"{job[0]}: up to date ({job[1]})" if job in up_to_date else f"{job[0]} -> {job[1]}")
         sys.stdout.flush()
@@ -139,13 +139,13 @@ def _warn_before(settings, run: RunOptions, plan, todo, report: Report) -> None:
         lossy = [src for src, _ in todo if src.lower().endswith(LOSSY_EXTENSIONS)]
         if lossy:
             report.warn(
-                f"{len(lossy)} input(s) are in a lossy format (first: {lossy[0]}): their colors are "
+                f"{len(lossy)} input(s) are in a lossy format (first: {shown(lossy[0])}): their colors are "
                 "probably off near edges; consider --unknown nearest --max-distance D"
             )
     for path, reason in plan.skipped:
-        report.warn(f"{path}: skipped: {reason}")
+        report.warn(f"{shown(path)}: skipped: {reason}")
     for src in plan.kept_names:
-        report.info(f"{src}: no --rename rule matches its name; it keeps its name")
+        report.info(f"{shown(src)}: no --rename rule matches its name; it keeps its name")
 
 
 def _write_report(report: Report, run: RunOptions, interrupted) -> None:
@@ -199,7 +199,7 @@ def convert_stream(inputs, output: str, settings: tasks.Settings, run: RunOption
         else:
             masks.atomic_write(output, data)
     except (MaskError, OSError) as exc:
-        report.done(src, output, tasks.describe_failure(exc, None if output == "-" else output))
+        report.done(src, output, *tasks.failure(exc, None if output == "-" else output, settings.verbose))
     else:
         report.done(src, output, None, info)
     _write_report(report, run, None)
@@ -219,7 +219,7 @@ def _stream_source(inputs, output: str, run: RunOptions) -> str:
     if src == "-" or storage.is_remote(storage.local_path(src)):
         return src
     if os.path.isdir(src):
-        raise UsageError(f"{src}: is a folder; -o - writes one PNG to stdout: give a single file")
+        raise UsageError(f"{shown(src)}: is a folder; -o - writes one PNG to stdout: give a single file")
     if not os.path.lexists(src):
-        raise UsageError(f"{src}: no such file or folder")
+        raise UsageError(f"{shown(src)}: no such file or folder")
     return src

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from maskcli import runner
-from maskcli.errors import MaskError
+from maskcli.errors import LISTED, MaskError, listing
 from maskcli.palette import Palette
 
 LOSSY = (".jpg", ".jpeg", ".jpe", ".jfif", ".webp")
@@ -94,18 +94,18 @@ def _check_encoded(src: str, settings: CheckSettings) -> dict:
     return found
 
 
-def describe_unknown(found: dict, limit: int = 10) -> str | None:
-    """The one-line problem of a file, or None."""
+def describe_unknown(found: dict, verbose: bool = False) -> str | None:
+    """The one-line problem of a file, or None: the first unknown colors (or values) and how
+    many more there are; every one with ``verbose``."""
     if found.get("unknown_colors"):
         items = found["unknown_colors"]
         px = sum(n for _, n in items)
-        shown = "; ".join(f"({c[0]}, {c[1]}, {c[2]}) {n} px" for c, n in items[:limit])
-        more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
+        shown = listing([f"({c[0]}, {c[1]}, {c[2]}) {n} px" for c, n in items[:LISTED]], len(items), "; ", verbose)
         hint = f" ({found['hint']})" if found.get("hint") else ""
-        return f"{len(items)} unknown color(s) on {px} px: {shown}{more}{hint}"
+        return f"{len(items)} unknown color(s) on {px} px: {shown}{hint}"
     if found.get("unknown_values"):
         items = found["unknown_values"]
-        shown = ", ".join(f"{v} ({n} px)" for v, n in items[:limit])
+        shown = listing([f"{v} ({n} px)" for v, n in items[:LISTED]], len(items), ", ", verbose)
         return f"{len(items)} value(s) not in the palette: {shown}"
     return None
 
@@ -138,20 +138,30 @@ class Totals:
 
 
 def table(totals: Totals, palette: Palette | None) -> str:
-    """Per-value pixel totals and file counts as a text table (the table check prints)."""
+    """Per-value pixel totals and file counts as a text table (the table check prints).
+
+    '% of px' is each value's share of the pixels column's total: every pixel counted, that
+    is every pixel of the files read except those of unknown colors or values."""
     names = {}
     if palette is not None:
         names = {c.id: c.name for c in palette.classes}
         names[palette.ignore_index] = "(ignore)"
     all_px = sum(totals.pixels.values()) or 1
     width = max([4] + [len(n) for n in names.values()])
-    lines = [f"{'id':>6}  {'name':<{width}}  {'pixels':>14}  {'%':>7}  {'files':>7}"]
+    lines = [f"{'id':>6}  {'name':<{width}}  {'pixels':>14}  {'% of px':>7}  {'files':>7}"]
     for value in sorted(totals.pixels):
         px = totals.pixels[value]
         lines.append(
             f"{value:>6}  {names.get(value, ''):<{width}}  {px:>14}  {100 * px / all_px:>7.3f}  {totals.files[value]:>7}"
         )
     return "\n".join(lines)
+
+
+def _first(items: list[str], verbose: bool, n: int = 5) -> str:
+    """The first ``n`` items (all with ``verbose``) and how many more there are."""
+    shown = items if verbose else items[:n]
+    more = f", and {len(items) - n} more (-v lists all)" if len(items) > len(shown) else ""
+    return ", ".join(shown) + more
 
 
 def run(files, settings: CheckSettings, jobs: int, on_result, scheduler=None) -> None:
@@ -167,7 +177,7 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
 
     from maskcli import __version__
     from maskcli.walk import find_mask_files, read_file_list
-    from maskcli.report import EXIT_FAILED, EXIT_OK
+    from maskcli.report import EXIT_FAILED, EXIT_OK, shown
 
     problems: list = []
     skipped: list = []
@@ -200,14 +210,15 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         nonlocal failed, checked
         checked += 1
         progress.update()
-        problem = found.get("error") or describe_unknown(found)
+        problem = found.get("error") or describe_unknown(found, run_options.verbose)
         if problem:
             failed += 1
-            say(f"error: {src}: {problem}")
+            say(f"error: {shown(src)}: {problem}")
         if "size" in found:
             totals.add(src, found)
         if kept is not None:
-            kept.append({"input": src, "status": "failed" if problem else "ok", "error": problem,
+            detail = found.get("error") or describe_unknown(found, verbose=True)  # every color
+            kept.append({"input": src, "status": "failed" if problem else "ok", "error": detail,
                          **{k: v for k, v in found.items() if k != "error"}})
 
     for path, reason in problems:
@@ -220,27 +231,27 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
             interrupted = stop
     interrupted = runner.settle() or interrupted  # also a signal that came after the last file
     progress.close()
-    notes = [f"{path}: skipped: {reason}" for path, reason in skipped]
+    notes = [f"{shown(path)}: skipped: {reason}" for path, reason in skipped]
     odd = totals.odd_sizes()
     if odd:
         common = totals.sizes.most_common(1)[0][0]
-        shown = ", ".join(f"{src} ({w}x{h})" for src, (w, h) in odd[:5])
-        more = f" and {len(odd) - 5} more" if len(odd) > 5 else ""
-        notes.append(f"{len(odd)} file(s) differ from the most common size {common[0]}x{common[1]}: {shown}{more}")
+        odd_files = _first([f"{shown(src)} ({w}x{h})" for src, (w, h) in odd], run_options.verbose)
+        notes.append(f"{len(odd)} file(s) differ from the most common size {common[0]}x{common[1]}: {odd_files}")
     lossy = [f for f in files if f.lower().endswith(LOSSY)]
     if lossy:
-        notes.append(f"{len(lossy)} file(s) are in a lossy format (first: {lossy[0]}); colors near edges are probably off")
+        notes.append(f"{len(lossy)} file(s) are in a lossy format (first: {shown(lossy[0])}); colors near edges are probably off")
     for note in notes:
         warnings += 1
         if strict:
             say(f"error: {note}")
         elif not run_options.quiet:
             say(f"warning: {note}")
+    picture_on_stdout = bool(pictures and "-" in (pictures.plot, pictures.html))  # stdout carries the picture
+    if run_options.report != "-" and not picture_on_stdout:  # data: printed with -q too
+        sys.stdout.write(table(totals, settings.palette) + "\n")
     if not run_options.quiet:
-        if not (pictures and "-" in (pictures.plot, pictures.html)):  # else stdout carries the picture
-            sys.stdout.write(table(totals, settings.palette) + "\n")
         modes = ", ".join(f"{mode}: {n}" for mode, n in sorted(totals.modes.items()))
-        sizes = ", ".join(f"{w}x{h}: {n}" for (w, h), n in totals.sizes.most_common(5))
+        sizes = _first([f"{w}x{h}: {n}" for (w, h), n in totals.sizes.most_common()], run_options.verbose)
         say(f"modes: {modes or 'none'}; sizes: {sizes or 'none'}")
         stopped = f"interrupted by {interrupted} after {checked} of {total} files; " if interrupted else ""
         say(f"check: {stopped}{checked - failed} ok, {failed} failed, {warnings} warning(s)")
@@ -272,7 +283,7 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
             try:
                 write_named_file(run_options.report, text.encode())
             except OSError as exc:
-                say(f"error: {run_options.report}: cannot write the report: {exc.strerror or exc}")
+                say(f"error: {shown(run_options.report)}: cannot write the report: {exc.strerror or exc}")
                 failed += 1
     if interrupted:
         return interrupted.exit_code

@@ -20,6 +20,7 @@ from maskcli.options import (
     build_encoding,
     channel_order_option,
     encoding_options,
+    float_option,
     inputs_argument,
     instances_option,
     jobs_option,
@@ -31,6 +32,7 @@ from maskcli.options import (
     scheduler_option,
     selection_options,
     stack,
+    verbose_option,
 )
 
 
@@ -191,7 +193,7 @@ def _check_instances_dir(instances, output):
 
 
 @cli.command("to-index")
-@batch_options(allow_embedded=True, encoded=True)
+@batch_options("to-index", allow_embedded=True, encoded=True)
 @instances_option
 @click.option(
     "--unknown",
@@ -201,11 +203,14 @@ def _check_instances_dir(instances, output):
     help="Colors not in the palette: fail the file and list them; write the ignore index; or "
     "snap them to the nearest palette color within --max-distance.",
 )
-@click.option("--max-distance", type=click.FloatRange(min=0), metavar="D",
+@float_option("--max-distance", low=0, metavar="D",
               help="With --unknown nearest: the largest RGB (Euclidean) distance a color may be snapped across.")
 @click.option("--beyond", type=click.Choice(["error", "ignore"]), default=None,
               help="With --unknown nearest: colors farther than D fail the file (error, the default) "
               "or become the ignore index.")
+@float_option("--max-unknown", low=0, high=100, metavar="P",
+              help="With --unknown ignore or nearest: fail a file when colors the palette does not know "
+              "(snapped or ignored) cover more than P percent of its pixels. Default: no limit.")
 @click.option("--alpha", type=click.Choice(["error", "ignore"]), default="error", show_default=True,
               help="Fully transparent pixels (alpha 0): fail the file, or write the ignore index. "
               "Partial transparency is always an error.")
@@ -214,8 +219,8 @@ def _check_instances_dir(instances, output):
               "embedded (ids up to 255). npy: a NumPy .npy array (uint8/uint16), outputs ending in .npy.")
 @channel_order_option
 @click.pass_context
-def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha, fmt, channel_order, encoding,
-             instances, **_):
+def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, max_unknown, alpha, fmt, channel_order,
+             encoding, instances, **_):
     """Convert color masks (RGB, RGBA, palettized) to class-index masks.
 
     Writes 8-bit grayscale PNGs, or 16-bit when a class id or the ignore index is above 255.
@@ -227,6 +232,7 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
     $ maskcli to-index train/ val/ -o labels/ -p my-palette.yaml --unknown ignore
     $ find masks -newer last-run | maskcli to-index --files-from - --base masks -o labels/ -p cityscapes
     $ maskcli to-index resized/ -o labels/ -p cityscapes --unknown nearest --max-distance 30
+    $ maskcli to-index masks/ -o labels/ -p my-palette.yaml --unknown ignore --max-unknown 5
     $ maskcli to-index SegmentationClass/ -o plain/ -p embedded
     $ maskcli to-index a.png -o a_index.png -p pascal-voc
     $ maskcli to-index - -o - -p cityscapes < a_color.png > a_ids.png
@@ -242,7 +248,7 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
 
     enc = _encoded_run(ctx, encoding, palette, output, instances, **{
         "--unknown nearest": (unknown == "nearest", False), "--max-distance": (max_distance, None),
-        "--beyond": (beyond, None), "--alpha": (alpha, "error"),
+        "--beyond": (beyond, None), "--max-unknown": (max_unknown, None), "--alpha": (alpha, "error"),
         "--channel-order": (channel_order, "rgb")})
     if enc is not None:
         if fmt == "indexed" and palette is None:
@@ -255,6 +261,8 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
         raise _UsageProblem("--unknown nearest needs --max-distance D (the largest distance to snap across)")
     if unknown != "nearest" and (max_distance is not None or beyond is not None):
         raise _UsageProblem("--max-distance and --beyond go with --unknown nearest")
+    if unknown == "error" and max_unknown is not None:
+        raise _UsageProblem("--max-unknown goes with --unknown ignore or --unknown nearest")
     if fmt == "indexed" and palette != EMBEDDED and palette.bits > 8:
         raise _UsageProblem(
             f"--format indexed holds ids 0..255, but palette {palette.path or palette.name} "
@@ -270,12 +278,13 @@ def to_index(ctx, inputs, output, palette, unknown, max_distance, beyond, alpha,
         format=fmt,
         verbose=ctx.params["verbose"],
         channel_order=channel_order,
+        max_unknown=max_unknown,
     )
     sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params, suffix=_suffix(fmt))))
 
 
 @cli.command("to-rgb")
-@batch_options()
+@batch_options("to-rgb")
 @click.option("--format", "fmt", type=click.Choice(["rgb", "indexed"]), default="rgb", show_default=True,
               help="rgb: 8-bit RGB PNG. indexed: palettized PNG that keeps the ids and holds the palette's "
               "colors in its PLTE (the smallest file; any viewer shows the colors; ids up to 255).")
@@ -298,12 +307,13 @@ def to_rgb(ctx, inputs, output, palette, fmt, **_):
         raise _UsageProblem(
             f"--format indexed holds ids 0..255, but palette {palette.path or palette.name} "
             f"uses values up to {palette.max_value}: use --format rgb")
-    settings = Settings("to-rgb", palette, format="indexed") if fmt == "indexed" else Settings("to-rgb", palette)
+    settings = Settings("to-rgb", palette, format=fmt if fmt == "indexed" else "gray",
+                        verbose=ctx.params["verbose"])
     sys.exit(convert_tree(inputs, output, settings, _run_options(ctx.params, index_inputs=True)))
 
 
 @cli.command("remap")
-@batch_options(palette=False, encoded=True)
+@batch_options("remap", palette=False, encoded=True)
 @instances_option
 @click.option("--format", "fmt", type=click.Choice(["png", "npy"]), default="png", show_default=True,
               help="png: 8/16-bit grayscale PNG (palettized inputs keep their PLTE). npy: a NumPy .npy array "
@@ -331,7 +341,7 @@ def remap(ctx, inputs, output, mapping, encoding, instances, fmt, **_):
     params = {**ctx.params, "palette": None}
     params["map"] = mapping.path
     params.pop("mapping")
-    settings = Settings("remap", None, remap=mapping, encoding=enc, instances=instances,
+    settings = Settings("remap", None, remap=mapping, encoding=enc, instances=instances, verbose=ctx.params["verbose"],
                         output_root=_output_root(output) if instances else "",
                         **({"format": "npy"} if fmt == "npy" else {}))
     sys.exit(convert_tree(inputs, output, settings, _run_options(params, index_inputs=enc is None, suffix=_suffix(fmt))))
@@ -366,6 +376,7 @@ def remap(ctx, inputs, output, mapping, encoding, instances, fmt, **_):
 @click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True, metavar="A",
               help="With --images: the opacity of the class colors over the photos (see 'maskcli overlay').")
 @quiet_option
+@verbose_option("check")
 @click.pass_context
 def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, plot_scale, html, images, pair,
           alpha, **_):
@@ -387,7 +398,7 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, 
 
     enc = _encoded_run(ctx, encoding, palette, None, None, **{
         "--indices": (indices, False), "--channel-order": (channel_order, "rgb")})
-    params = {**ctx.params, "output": None, "update": False, "dry_run": False, "rename": (), "verbose": False}
+    params = {**ctx.params, "output": None, "update": False, "dry_run": False, "rename": ()}
     if enc is not None and palette is None:  # coco-panoptic: the annotation JSON's categories name the ids
         from maskcli.encodings import annotation_palette
 
@@ -573,7 +584,9 @@ def extract_palette(ctx, inputs, output, order, min_pixels, min_files, max_color
         try:
             write_named_file(output, text.encode("utf-8"))
         except OSError as exc:
-            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+            from maskcli.report import shown
+
+            raise click.ClickException(f"cannot write {shown(output)}: {exc.strerror or exc}") from None
     if quiet:
         return
     hint = None
@@ -735,7 +748,9 @@ def info(inputs, as_json):
         except (OSError, MaskError) as exc:
             failed += 1
             reason = str(exc) if isinstance(exc, MaskError) else f"cannot read: {exc.strerror or exc}"
-            click.echo(f"error: {path}: {reason}", err=True)
+            from maskcli.report import shown
+
+            click.echo(f"error: {shown(path)}: {reason}", err=True)
             continue
         if as_json:
             line = json.dumps({"file": path, "record": rec})
@@ -804,7 +819,9 @@ def palettes_show(name, legend, colored):
         try:
             write_named_file(legend, legend_png(palette))
         except OSError as exc:
-            raise click.ClickException(f"cannot write {legend}: {exc.strerror or exc}") from None
+            from maskcli.report import shown
+
+            raise click.ClickException(f"cannot write {shown(legend)}: {exc.strerror or exc}") from None
 
 
 @palettes.command("convert")
@@ -835,7 +852,9 @@ def palettes_convert(source, target):
     try:
         write_named_file(target, text.encode("utf-8"))
     except OSError as exc:
-        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+        from maskcli.report import shown
+
+        raise click.ClickException(f"cannot write {shown(target)}: {exc.strerror or exc}") from None
 
 
 def main(*args, **kwargs):

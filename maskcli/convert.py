@@ -13,11 +13,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from maskcli.errors import UnknownColorsError, UnknownIndicesError
+from maskcli.errors import LISTED, UnknownColorsError, UnknownIndicesError
 from maskcli.palette import Palette
 
 UNKNOWN_POLICIES = ("error", "ignore", "nearest")
-MAX_LISTED = 10
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
 
@@ -356,7 +355,7 @@ def unknown_colors_error(keys: np.ndarray, bad: np.ndarray, what: str = "") -> U
         for k, n, p in zip(values, counts, flat[first])
     ]
     entries.sort(key=lambda e: (-e[1], e[0]))
-    return UnknownColorsError(entries[:MAX_LISTED], total=len(entries), pixels=int(flat.size), what=what)
+    return UnknownColorsError(entries[:LISTED], total=len(entries), pixels=int(flat.size), what=what)
 
 
 # --------------------------------------------------------------------------- index -> RGB
@@ -444,7 +443,7 @@ def index_to_rgb(index: np.ndarray, palette: Palette) -> np.ndarray:
 def _unknown_indices_error(values: np.ndarray) -> UnknownIndicesError:
     uniq, counts = np.unique(values, return_counts=True)
     entries = sorted(((int(v), int(n)) for v, n in zip(uniq, counts)), key=lambda e: (-e[1], e[0]))
-    return UnknownIndicesError(entries[:MAX_LISTED], total=len(entries))
+    return UnknownIndicesError(entries[:LISTED], total=len(entries))
 
 
 # --------------------------------------------------------------------------- color statistics

@@ -14,7 +14,7 @@ from maskcli import runner, tasks
 from maskcli.errors import MaskcliError, PaletteError
 from maskcli.palette import MAX_ID, Palette, PaletteClass, palette_to_yaml, parse_palette_text
 from maskcli.walk import find_mask_files
-from maskcli.report import Report
+from maskcli.report import Report, shown
 
 ORDERS = ("color", "frequency")
 HARD_LIMIT = 1_000_000  # distinct colors kept in memory at most, whatever the filters
@@ -47,7 +47,7 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
     progress = runner.Progress(len(files), "extract-palette", enabled=not quiet)
     report = Report("extract-palette", len(files), progress.write, quiet)
     for path, reason in skipped:
-        report.warn(f"{path}: skipped: {reason}")
+        report.warn(f"{shown(path)}: skipped: {reason}")
     counts: dict[int, list[int]] = {}
 
     def on_result(src, result):
@@ -64,7 +64,7 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
         if len(counts) > limit:
             raise TooManyColors(
                 f"the inputs hold more than {'--max-colors ' if limit == max_colors else ''}{limit} colors "
-                f"(found {len(counts)} by {src}); they are probably photos or lossy masks, not label masks"
+                f"(found {len(counts)} by {shown(src)}); they are probably photos or lossy masks, not label masks"
             )
 
     interrupted = None

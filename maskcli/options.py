@@ -155,12 +155,47 @@ channel_order_option = click.option(
     "(an RGB array saved with OpenCV's cv2.imwrite). Index masks are not affected.",
 )
 
-verbose_option = click.option(
-    "-v", "--verbose", is_flag=True, help="Say more: snapped colors, names --rename left alone."
-)
+VERBOSE_HELP = {
+    "to-index": "Say more: every unknown color of a failed file (not only the first 3), each color "
+    "--unknown nearest snapped, names --rename left alone.",
+    "to-rgb": "Say more: every unknown value of a failed file (not only the first 3), names --rename left alone.",
+    "remap": "Say more: every value the map does not list in a failed file (not only the first 3), "
+    "names --rename left alone.",
+    "check": "Say more: every unknown color or value of a failed file (not only the first 3), every "
+    "file of an odd size and every size seen (not only the first 5).",
+}
+
+
+def verbose_option(command: str):
+    return click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP[command])
+
+
+def _finite(ctx, param, value):
+    """click's FloatRange lets nan through (every comparison with nan is false): refuse it."""
+    import math
+
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("nan is not a number", ctx=ctx, param=param)
+    return value
+
+
+def float_option(*names, low=None, high=None, **kwargs):
+    """A float option within [low, high] that refuses nan (exit 2)."""
+    return click.option(*names, type=click.FloatRange(min=low, max=high), callback=_finite, **kwargs)
+
+
+def _not_empty(message: str):
+    """An empty path ('') is a usage error (exit 2) with ``message``."""
+    def check(ctx, param, value):
+        if value == "":
+            raise click.UsageError(message, ctx=ctx)
+        return value
+
+    return check
+
 
 report_option = click.option(
-    "--report", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+    "--report", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE", callback=_not_empty("--report: empty path"),
     help="Write a JSON report of the run (counts, options, every file's status) to FILE; '-' is stdout. "
     "A regular FILE is replaced whole; a device, FIFO or /dev/fd/N (--report >(jq .total)) is written "
     "in place; a symbolic link is followed.",
@@ -187,7 +222,7 @@ base_option = click.option(
 def output_option(help_text: str, required: bool = True):
     return click.option(
         "-o", "--output", required=required, type=click.Path(allow_dash=True), metavar="OUTPUT",
-        help=help_text,
+        callback=_not_empty("-o: empty output path"), help=help_text,
     )
 
 
@@ -215,8 +250,9 @@ map_option = click.option(
 )
 
 
-def batch_options(allow_embedded: bool = False, palette: bool = True, encoded: bool = False):
+def batch_options(command: str, allow_embedded: bool = False, palette: bool = True, encoded: bool = False):
     """The options every batch conversion takes, in the order --help shows them."""
+    source = "palette" if palette else "map"
     return stack(
         inputs_argument,
         output_option(
@@ -231,7 +267,7 @@ def batch_options(allow_embedded: bool = False, palette: bool = True, encoded: b
         scheduler_option,
         click.option("--update", is_flag=True,
                      help="Skip files whose output is newer than its input and was made by the same "
-                     "command, palette content and output options (recorded in the output; see "
+                     "command, " + source + " content and output options (recorded in the output; see "
                      "'maskcli info'). Outputs without that record are converted again."),
         click.option("-n", "--dry-run", is_flag=True,
                      help="Print what would be converted (input -> output, or up to date); write "
@@ -243,5 +279,5 @@ def batch_options(allow_embedded: bool = False, palette: bool = True, encoded: b
                      "(repeatable; the first match wins), e.g. _gtFine_color:_gtFine_labelTrainIds."),
         report_option,
         quiet_option,
-        verbose_option,
+        verbose_option(command),
     )

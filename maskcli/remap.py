@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskcli.errors import MaskError, PaletteError, UnknownIndicesError
+from maskcli.errors import LISTED, MaskError, PaletteError, UnknownIndicesError
 from maskcli.palette import _parse_int, builtin_dir, text_field
 
 _KEYS = {"name", "description", "source", "ignore_index", "default", "map", "base"}
@@ -137,7 +137,7 @@ def remap(index, table: RemapTable):
 
             values, counts = value_counts(index[bad])
             items = sorted(((int(v), int(n)) for v, n in zip(values, counts)), key=lambda e: (-e[1], e[0]))
-            raise UnknownIndicesError(items[:10], len(items), what="the map does not list")
+            raise UnknownIndicesError(items[:LISTED], len(items), what="the map does not list")
     dtype = np.uint8 if table.out_max(size - 1) <= 255 else np.uint16
     return out.astype(dtype)
 

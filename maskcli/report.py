@@ -14,6 +14,34 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 REPORT_SCHEMA = 1
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def shown(path) -> str:
+    """A path as a message line shows it: a name holding a newline, tab or another character
+    that cannot be printed is escaped (\\n, \\t, \\x07, \\u200b; bytes that are not UTF-8
+    as \\xff, backslashes doubled) so one file's error stays one line. Printable names are
+    shown as they are. Only for messages: --dry-run's plan and the JSON report keep names whole."""
+    text = str(path)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8 (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x100:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out)
+
 
 class Report:
     """Counts converted, up-to-date and failed files for one command and owns its exit status.
@@ -47,7 +75,7 @@ class Report:
                 self._note(src, info)
         else:
             self.failed += 1
-            self._write(f"error: {src}: {error}")
+            self._write(f"error: {shown(src)}: {error}")
         self._keep(src, dst, "failed" if error else "converted", error, info)
 
     def up_to_date(self, src: str, dst: str) -> None:
@@ -56,6 +84,7 @@ class Report:
 
     def _keep(self, src, dst, status, error, info) -> None:
         if self.files is not None:
+            error = (info or {}).get("error_detail", error)  # every unknown color, not the first 3
             self.files.append({
                 "input": src, "output": dst, "status": status, "error": error,
                 "snapped_pixels": (info or {}).get("snapped", 0),
@@ -79,7 +108,7 @@ class Report:
             parts.append(f"ignored {100 * ignored / pixels:.2f}% (unknown colors)")
         if transparent:
             parts.append(f"ignored {100 * transparent / pixels:.2f}% (transparent)")
-        self._write(f"note: {src}: {', '.join(parts)}")
+        self._write(f"note: {shown(src)}: {', '.join(parts)}")
         if self._verbose:
             for have, took, value, n in info.get("snaps", ()):
                 self._write(f"  snapped ({have[0]}, {have[1]}, {have[2]}) -> ({took[0]}, {took[1]}, {took[2]}) = {value}: {n} px")

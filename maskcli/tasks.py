@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from maskcli.errors import MaskcliError, MaskError, UnknownColorsError, WrongKindError
+from maskcli.errors import MaskcliError, MaskError, UnknownColorsError, WrongKindError, error_message
 from maskcli.palette import Palette
 
 EMBEDDED = "embedded"  # the reserved palette name: keep the indices a palettized file stores
@@ -29,12 +29,13 @@ class Settings:
     beyond: str = "error"
     alpha: str = "error"  # "error" | "ignore": fully transparent pixels become the ignore index
     format: str = "gray"  # "gray" | "indexed" | "npy" (to-index, remap); to-rgb: "gray" (= RGB) | "indexed"
-    verbose: bool = False
+    verbose: bool = False  # error lines list every unknown color or value, not the first 3
     remap: object = None  # a remap.RemapTable for "remap"
     channel_order: str = "rgb"  # "bgr": color files store red and blue swapped (cv2.imwrite of RGB)
     encoding: object = None  # an encodings.Encoding: inputs are encoded label images (--encoding)
     instances: str | None = None  # --instances DIR: also write each input's instance ids below DIR
     output_root: str = ""  # the folder outputs mirror below (where --instances mirrors from)
+    max_unknown: float | None = None  # to-index: fail a file with more than this % of unknown-color px
     # Every field but those in provenance.NOT_OUTPUT (verbose) is part of the digest an output
     # records when it differs from its default: a new field that changes outputs needs nothing
     # more; one that does not must be added to NOT_OUTPUT.
@@ -114,6 +115,7 @@ def to_index(mask, settings: Settings):
         }
         if settings.verbose and decoded.snaps:
             info["snaps"] = decoded.snaps
+        _check_max_unknown(decoded, settings)
     return decoded.index, info, None
 
 
@@ -133,6 +135,21 @@ def swapped_hint(mask, palette: Palette, channel_order: str = "rgb", transparent
     fix = ("saved from an RGB array with OpenCV? try --channel-order bgr" if channel_order == "rgb"
            else "try without --channel-order bgr")
     return f"they are palette colors with red and blue swapped: {fix}"
+
+
+def _check_max_unknown(decoded, settings: Settings) -> None:
+    """--max-unknown P: a file whose unknown colors (snapped or ignored) cover more than P % of
+    its pixels fails, so a wrong palette cannot turn a whole dataset into ignore."""
+    if settings.max_unknown is None:
+        return
+    unknown, pixels = decoded.snapped + decoded.ignored, max(1, decoded.index.size)
+    share = 100 * unknown / pixels
+    if share > settings.max_unknown:
+        done = " and ".join(f"{n} {what}" for n, what in ((decoded.snapped, "snapped"), (decoded.ignored, "ignored")) if n)
+        raise MaskError(
+            f"{share:.2f}% of its pixels have colors the palette does not know ({done} of {pixels} px), "
+            f"more than --max-unknown {settings.max_unknown:g}%"
+        )
 
 
 def convert_mask(mask, settings: Settings, name: str = "") -> tuple[bytes, dict | None]:
@@ -307,12 +324,14 @@ def indexed_colors(palette: Palette):
     return plte
 
 
-def describe_failure(exc: BaseException, dst: str | None = None) -> str:
-    """A one-line reason for a file's failure."""
+def describe_failure(exc: BaseException, dst: str | None = None, verbose: bool = False) -> str:
+    """A one-line reason for a file's failure (listing every unknown color with ``verbose``)."""
     if isinstance(exc, MaskcliError):
-        return str(exc)
+        return error_message(exc, verbose)
     if isinstance(exc, OSError):
-        target = f" {dst}" if dst else ""
+        from maskcli.report import shown
+
+        target = f" {shown(dst)}" if dst else ""
         return f"cannot write{target}: {exc.strerror or exc}"
     return f"internal error, please report it: {type(exc).__name__}: {exc}"
 
@@ -323,11 +342,19 @@ def safe_convert(item, settings: Settings):
     try:
         return None, convert_file(src, dst, settings)
     except (MaskError, OSError) as exc:
-        return describe_failure(exc, dst), None
+        return failure(exc, dst, settings.verbose)
     except MemoryError:
         return "out of memory while converting it", None
     except Exception as exc:  # a bug: report it for this file, keep converting the others
         return describe_failure(exc), None
+
+
+def failure(exc: BaseException, dst: str | None, verbose: bool):
+    """``(line, info)`` of a failed file: the line stderr shows, and in info the long form
+    (every unknown color) for the JSON report when the line is shorter."""
+    line = describe_failure(exc, dst, verbose)
+    full = describe_failure(exc, dst, True)
+    return line, ({"error_detail": full} if full != line else None)
 
 
 def safe_count_colors(src: str, max_colors: int, alpha: str = "error", channel_order: str = "rgb"):

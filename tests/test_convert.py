@@ -94,14 +94,15 @@ def test_unknown_colors_are_listed_by_count_with_first_position():
     )
 
 
-def test_at_most_ten_unknown_colors_are_listed():
+def test_the_error_keeps_every_unknown_color_and_its_line_shows_three():
     palette = make_palette([(0, (0, 0, 0))])
     rgb = np.zeros((1, 30, 3), np.uint8)
     rgb[0, :, 0] = np.arange(1, 31)
     with pytest.raises(UnknownColorsError) as info:
         rgb_to_index(rgb, palette)
-    assert len(info.value.colors) == 10 and info.value.total == 30
-    assert str(info.value).endswith("(and 20 more)")
+    assert len(info.value.colors) == 30 and info.value.total == 30
+    assert str(info.value).endswith("(3, 0, 0) 1 px first at x=2 y=0; and 27 more")
+    assert info.value.message(verbose=True).endswith("(30, 0, 0) 1 px first at x=29 y=0")
 
 
 def test_channel_order_is_rgb():
