@@ -249,6 +249,7 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
     picture_on_stdout = bool(pictures and "-" in (pictures.plot, pictures.html))  # stdout carries the picture
     if run_options.report != "-" and not picture_on_stdout:  # data: printed with -q too
         sys.stdout.write(table(totals, settings.palette) + "\n")
+        sys.stdout.flush()  # before the summary on stderr, as a terminal shows them
     if not run_options.quiet:
         modes = ", ".join(f"{mode}: {n}" for mode, n in sorted(totals.modes.items()))
         sizes = _first([f"{w}x{h}: {n}" for (w, h), n in totals.sizes.most_common()], run_options.verbose)
