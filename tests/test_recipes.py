@@ -36,7 +36,7 @@ def project(tmp_path):
 def make(folder, *targets):
     bindir = str(Path(sys.executable).parent)  # the maskcli of this environment
     env = {"PATH": f"{bindir}:/usr/bin:/bin"}
-    return subprocess.run(["make", *targets], cwd=folder, capture_output=True, text=True, env=env)
+    return subprocess.run(["make", *targets], cwd=folder, capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_pattern_rule_makefile(project):
@@ -69,7 +69,7 @@ def test_folder_target_makefile_with_update(project):
 def test_shell_loop(project):
     script = block("sh", "for split in")
     result = subprocess.run(["bash", "-c", script], cwd=project, capture_output=True, text=True,
-                            env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"})
+                            env={"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}, timeout=300)
     assert result.returncode == 0, result.stderr
     assert len(list((project / "labels").rglob("*.png"))) == 5
 

@@ -119,18 +119,18 @@ def test_stdin_to_stdout():
     buf = io.BytesIO()
     Image.fromarray(np.full((3, 5, 3), CAR, np.uint8)).save(buf, format="PNG")
     result = subprocess.run([sys.executable, "-m", "maskcli", "to-index", "-", "-o", "-", "-p", "cityscapes"],
-                            input=buf.getvalue(), capture_output=True)
+                            input=buf.getvalue(), capture_output=True, timeout=300)
     assert result.returncode == 0, result.stderr
     out = np.asarray(Image.open(io.BytesIO(result.stdout)))
     assert out.shape == (3, 5) and (out == 13).all()
     result = subprocess.run([sys.executable, "-m", "maskcli", "to-index", "-", "-o", "-", "-p", "cityscapes"],
-                            input=b"junk", capture_output=True)
+                            input=b"junk", capture_output=True, timeout=300)
     assert result.returncode == 1 and result.stdout == b"" and b"error: -: " in result.stderr
 
 
 def test_completion_script_is_available():
     result = subprocess.run([sys.executable, "-c", "from maskcli.cli import main; main(prog_name='maskcli')"], capture_output=True, text=True,
-                            env={**os.environ, "_MASKCLI_COMPLETE": "bash_source"})
+                            env={**os.environ, "_MASKCLI_COMPLETE": "bash_source"}, timeout=300)
     assert "_maskcli_completion" in result.stdout
 
 
@@ -263,7 +263,7 @@ def test_stdin_mode_writes_its_report(tmp_path):
     buf = io.BytesIO()
     Image.fromarray(np.full((2, 2, 3), ROAD, np.uint8)).save(buf, format="PNG")
     result = subprocess.run([sys.executable, "-m", "maskcli", "to-index", "-", "-o", "-", "-p", "cityscapes",
-                             "--format", "indexed", "--report", str(tmp_path / "r.json")], input=buf.getvalue(), capture_output=True)
+                             "--format", "indexed", "--report", str(tmp_path / "r.json")], input=buf.getvalue(), capture_output=True, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["converted"] == 1 and report["options"]["format"] == "indexed"
