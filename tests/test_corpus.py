@@ -108,7 +108,9 @@ def test_sixteen_bit_instance_ids_are_reported_not_wrapped(corpus, tmp_path):
     assert read_mask(src).array.dtype == np.uint16
     result = invoke("to-rgb", src, "-o", tmp_path / "x.png", "-p", "cityscapes")
     assert result.exit_code == 1
-    assert "24000" in result.stderr and "not in the palette" in result.stderr
+    assert "26002 (1572 px)" in result.stderr and "not in the palette" in result.stderr
+    every = invoke("to-rgb", src, "-o", tmp_path / "x.png", "-p", "cityscapes", "-v")
+    assert "24000" in every.stderr and "more" not in every.stderr
 
 
 def test_extract_palette_on_cityscapes_finds_only_cityscapes_colors(corpus, tmp_path):
@@ -127,4 +129,4 @@ def test_extract_palette_on_cityscapes_finds_only_cityscapes_colors(corpus, tmp_
 def test_a_jpeg_overlay_is_refused_with_its_colors(corpus, tmp_path, name):
     result = invoke("to-index", corpus / name, "-o", tmp_path / "x.png", "-p", "pascal-voc")
     assert result.exit_code == 1
-    assert "unknown colors" in result.stderr and "(and " in result.stderr
+    assert "unknown colors" in result.stderr and " more (-v lists 1000)" in result.stderr  # 17,744 colors
