@@ -84,6 +84,7 @@ def keys(client, bucket, prefix):
 def test_bucket_to_bucket_with_update_and_a_broken_object(s3, tmp_path):
     client, env = s3
     local = upload_tree(client, "b2b", tmp_path)
+    time.sleep(1.1)  # one-second mtimes: outputs written in the second of their inputs are not newer
     first = maskcli("to-index", "s3://b2b/masks", "-o", "s3://b2b/out", "-p", "cityscapes", "-j", 2, env=env)
     assert first.returncode == 1, first.stderr
     assert "error: s3://b2b/masks/val/broken.png: not an image file maskcli can read" in first.stderr
