@@ -164,6 +164,22 @@ def _first(items: list[str], verbose: bool, n: int = 5) -> str:
     return ", ".join(shown) + more
 
 
+def _is_stdout(path: str | None) -> bool:
+    """``--report`` goes to stdout: '-', /dev/stdout, /dev/fd/1, or the very file stdout is."""
+    import os
+    import sys
+
+    if path is None:
+        return False
+    if path == "-":
+        return True
+    try:
+        here, there = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation: no real stdout (tests)
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
 def run(files, settings: CheckSettings, jobs: int, on_result, scheduler=None) -> None:
     runner.run(check_file, files, args=(settings,), jobs=jobs, on_result=on_result,
                lost_result={"error": runner.LOST}, scheduler=scheduler)
@@ -247,7 +263,7 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         elif not run_options.quiet:
             say(f"warning: {note}")
     picture_on_stdout = bool(pictures and "-" in (pictures.plot, pictures.html))  # stdout carries the picture
-    if run_options.report != "-" and not picture_on_stdout:  # data: printed with -q too
+    if not _is_stdout(run_options.report) and not picture_on_stdout:  # data: printed with -q too
         sys.stdout.write(table(totals, settings.palette) + "\n")
         sys.stdout.flush()  # before the summary on stderr, as a terminal shows them
     if not run_options.quiet:
