@@ -108,14 +108,6 @@ def test_check_lists_five_odd_sizes_and_says_how_many_more(tmp_path):
     assert "more" not in verbose.stderr and verbose.stderr.count("small") == 7
 
 
-def test_extract_palette_says_how_many_more_new_colors(tmp_path):
-    many_colors(tmp_path / "m.png", n=12)
-    result = invoke("extract-palette", tmp_path / "m.png", "--names-from", "cityscapes", "-o", tmp_path / "p.yaml")
-    assert result.exit_code == 0, result.stderr
-    [line] = [line for line in result.stderr.splitlines() if "not in cityscapes" in line]
-    assert line.startswith("12 color(s) not in cityscapes, given new ids: ") and line.endswith(", and 2 more")
-
-
 def test_errors_pickle_and_hints_add_up():
     err = UnknownColorsError([((1, 2, 3), 4, (0, 0))], total=1, pixels=4).with_hint("first").with_hint("second")
     back = pickle.loads(pickle.dumps(err))
