@@ -170,6 +170,15 @@ def test_max_unknown_fails_a_file_that_beyond_ignore_would_mostly_erase(tmp_path
     assert snapped.exit_code == 1 and "(8 snapped of 16 px)" in snapped.stderr
 
 
+def test_update_applies_a_new_max_unknown_to_outputs_made_without_it(tmp_path):
+    src = far_colors(tmp_path / "m/a.png")
+    nearest = ("--unknown", "nearest", "--max-distance", "1000")
+    assert invoke("to-index", tmp_path / "m", "-o", tmp_path / "out", "-p", "cityscapes", *nearest).exit_code == 0
+    again = invoke("to-index", tmp_path / "m", "-o", tmp_path / "out", "-p", "cityscapes", *nearest,
+                   "--max-unknown", "5", "--update")
+    assert again.exit_code == 1 and errors(again)[0].startswith(f"error: {src}: 50.00% of its pixels")
+
+
 @pytest.mark.parametrize("value", ["nan", "-1", "100.5", "inf", "x"])
 def test_max_unknown_must_be_a_percentage(tmp_path, value):
     src = far_colors(tmp_path / "a.png")
