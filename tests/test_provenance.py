@@ -233,7 +233,7 @@ def test_info_errors_and_special_files(tmp_path):
     (tmp_path / "text.png").write_text("not a png")
     done = subprocess.run([sys.executable, "-m", "maskcli", "info", str(tmp_path / "gone.png"),
                            str(tmp_path / "fifo.png"), str(tmp_path / "text.png")],
-                          capture_output=True, text=True, timeout=60)  # a FIFO must not block it
+                          capture_output=True, text=True, timeout=120)  # a FIFO must not block it
     assert done.returncode == 1
     assert done.stderr.strip() == f"error: {tmp_path / 'gone.png'}: cannot read: No such file or directory"
     assert done.stdout.splitlines() == [
