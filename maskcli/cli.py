@@ -655,7 +655,7 @@ def _extract_encoded(inputs, output, enc, order, min_pixels, min_files, max_colo
     click.option("--pair", "pair", multiple=True, callback=_pair_rules, metavar="OLD:NEW",
                  help="A mask whose stem ends in OLD pairs with the photo whose stem ends in NEW instead "
                  "(repeatable; the first match wins), e.g. _gtFine_color:_leftImg8bit."),
-    click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True, metavar="A",
+    float_option("--alpha", low=0, high=1, default=0.5, show_default=True, metavar="A",
                  help="Opacity of the class colors: each labeled pixel becomes "
                  "round((1 - A) * photo + A * color) per channel, halves rounded up."),
     click.option("--show-ignore", is_flag=True,

@@ -203,6 +203,14 @@ def test_max_distance_nan_is_refused(tmp_path, value):
     assert not (tmp_path / "o.png").exists()
 
 
+def test_overlay_alpha_nan_is_refused(tmp_path):
+    src = write_png(tmp_path / "m/a.png", np.full((2, 2, 3), ROAD, np.uint8))
+    result = invoke("overlay", tmp_path / "m", "--images", tmp_path / "m", "-o", tmp_path / "o", "-p", "cityscapes",
+                    "--alpha", "nan")
+    assert result.exit_code == 2 and "Invalid value for '--alpha': nan is not a number" in result.stderr
+    assert src.is_file() and not (tmp_path / "o").exists()
+
+
 # --------------------------------------------------------------------------- paths in messages
 
 
