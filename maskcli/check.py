@@ -104,7 +104,7 @@ def describe_unknown(found: dict, verbose: bool = False) -> str | None:
         hint = f" ({found['hint']})" if found.get("hint") else ""
         return f"{len(items)} unknown color(s) on {px} px: {shown}{hint}"
     if found.get("unknown_values"):
-        items = found["unknown_values"]
+        items = sorted(found["unknown_values"], key=lambda e: (-e[1], e[0]))  # most pixels first
         shown = listing([f"{v} ({n} px)" for v, n in items[:LISTED]], len(items), ", ", verbose)
         return f"{len(items)} value(s) not in the palette: {shown}"
     return None

@@ -17,6 +17,7 @@ from maskcli.errors import LISTED, UnknownColorsError, UnknownIndicesError
 from maskcli.palette import Palette
 
 UNKNOWN_POLICIES = ("error", "ignore", "nearest")
+MAX_LISTED = LISTED  # the most unknown colors or values an error keeps (errors.LISTED)
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
 

@@ -210,13 +210,13 @@ def known_values(values, palette: Palette, raise_unknown: bool = True):
     import numpy as np
 
     from maskcli import convert
-    from maskcli.errors import UnknownIndicesError
+    from maskcli.errors import LISTED, UnknownIndicesError
 
     found, counts = convert.value_counts(values)
     known = np.isin(found, [c.id for c in palette.classes] + [palette.ignore_index])
     if raise_unknown and not known.all():
         entries = sorted(((int(v), int(n)) for v, n in zip(found[~known], counts[~known])), key=lambda e: (-e[1], e[0]))
-        raise UnknownIndicesError(entries[: convert.MAX_LISTED], total=len(entries))
+        raise UnknownIndicesError(entries[:LISTED], total=len(entries))
     return found, counts, known
 
 
