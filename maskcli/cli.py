@@ -373,7 +373,7 @@ def remap(ctx, inputs, output, mapping, encoding, instances, fmt, **_):
               "pairs them); the report then shows each mask over its photo too.")
 @click.option("--pair", "pair", multiple=True, callback=_pair_rules, metavar="OLD:NEW",
               help="With --images: a mask whose stem ends in OLD pairs with the photo whose stem ends in NEW.")
-@click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True, metavar="A",
+@float_option("--alpha", low=0, high=1, default=0.5, show_default=True, metavar="A",
               help="With --images: the opacity of the class colors over the photos (see 'maskcli overlay').")
 @quiet_option
 @verbose_option("check")
@@ -440,7 +440,7 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, 
 @click.option("--pair", "pair", multiple=True, callback=_pair_rules, metavar="OLD:NEW",
               help="With --images: a mask whose stem ends in OLD pairs with the photo whose stem ends in NEW "
               "(repeatable), e.g. _gtFine_color:_leftImg8bit.")
-@click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True, metavar="A",
+@float_option("--alpha", low=0, high=1, default=0.5, show_default=True, metavar="A",
               help="With --images: the opacity of the class colors, blended as 'maskcli overlay' does.")
 @channel_order_option
 @jobs_option

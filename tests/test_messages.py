@@ -203,12 +203,14 @@ def test_max_distance_nan_is_refused(tmp_path, value):
     assert not (tmp_path / "o.png").exists()
 
 
-def test_overlay_alpha_nan_is_refused(tmp_path):
+@pytest.mark.parametrize("command", [("overlay", "-o", "o"), ("sheet", "-o", "s.png"), ("check", "--html", "r.html")])
+def test_alpha_nan_is_refused(tmp_path, command):
     src = write_png(tmp_path / "m/a.png", np.full((2, 2, 3), ROAD, np.uint8))
-    result = invoke("overlay", tmp_path / "m", "--images", tmp_path / "m", "-o", tmp_path / "o", "-p", "cityscapes",
+    name, flag, out = command
+    result = invoke(name, tmp_path / "m", "--images", tmp_path / "m", flag, tmp_path / out, "-p", "cityscapes",
                     "--alpha", "nan")
     assert result.exit_code == 2 and "Invalid value for '--alpha': nan is not a number" in result.stderr
-    assert src.is_file() and not (tmp_path / "o").exists()
+    assert src.is_file() and not (tmp_path / out).exists()
 
 
 # --------------------------------------------------------------------------- paths in messages
