@@ -1,14 +1,14 @@
 """Click options shared by several commands, defined once and stacked as decorators.
 
-Bad values are rejected here, in callbacks, with click.BadParameter (exit status 2) before
-any work starts.
+Bad values are rejected here, in callbacks, before any work starts (exit status 2): with
+click.BadParameter for how an option is typed; a palette or map file that cannot be used
+raises its PaletteError, which the CLI prints as one line naming the file.
 """
 
 from __future__ import annotations
 
 import click
 
-from maskcli.errors import MaskcliError
 
 EMBEDDED = "embedded"
 
@@ -25,10 +25,8 @@ def palette_loader(allow_embedded: bool):
                 "to-index and check", ctx=ctx, param=param)
         from maskcli.palette import load_palette
 
-        try:
-            return load_palette(value)
-        except MaskcliError as exc:
-            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        return load_palette(value)  # a PaletteError is one line, exit 2 (cli._Group): the
+        # problem is in a file, not in how the command line was typed, so no usage lines
 
     return load
 
@@ -238,10 +236,7 @@ def stack(*decorators):
 def _map_loader(ctx, param, value):
     from maskcli.remap import load_map
 
-    try:
-        return load_map(value)
-    except MaskcliError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return load_map(value)  # like a palette: one line, exit 2
 
 
 map_option = click.option(

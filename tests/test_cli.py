@@ -297,3 +297,19 @@ def test_palettes_list_and_show(tmp_path):
 
 def test_version():
     assert invoke("--version").stdout.strip() == f"maskcli, version {__version__}"
+
+
+@pytest.mark.parametrize("option", ["-p", "--names-from", "--map"])
+def test_a_bad_palette_or_map_file_is_one_error_line_without_usage_lines(tmp_path, option):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nclasses:\n  - {id: 0, name: a, color: [128, 064, 128]}\n")
+    write_png(tmp_path / "m" / "a.png", np.zeros((2, 2, 3), np.uint8))
+    args = {"-p": ["to-index", tmp_path / "m", "-o", tmp_path / "o", "-p", bad],
+            "--names-from": ["extract-palette", tmp_path / "m", "--names-from", bad],
+            "--map": ["remap", tmp_path / "m", "-o", tmp_path / "o", "--map", bad]}[option]
+    result = invoke(*args)
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Error: {bad}: line 3") and "064" in lines[0]
+    assert not (tmp_path / "o").exists()
