@@ -68,7 +68,7 @@ def check_points(kind: str, count: int) -> str | None:
     return None
 
 
-def rasterize(height: int, width: int, shapes, background: int = 0, outline: bool = True) -> np.ndarray:
+def rasterize_shapes(height: int, width: int, shapes, background: int = 0, outline: bool = True) -> np.ndarray:
     """Draw ``shapes`` (Shape values, in order, later over earlier) on a ``height`` x ``width``
     image filled with ``background``: an (H, W) uint8 array, or uint16 when a value is above
     255. ``outline=True`` draws polygons, rectangles and circles filled and outlined, as
@@ -192,7 +192,7 @@ def cityscapes_mask(height: int, width: int, objects, table: LabelTable) -> np.n
             shapes.append(Shape("polygon", tuple(points), value))
             positions.append(i)
     try:
-        return rasterize(height, width, shapes, table.cityscapes_background(), outline=False)
+        return rasterize_shapes(height, width, shapes, table.cityscapes_background(), outline=False)
     except ShapeError as exc:
         raise ShapeError(positions[exc.index], str(exc)) from None
 
@@ -212,7 +212,7 @@ def labelme_mask(height: int, width: int, shapes, table: LabelTable) -> np.ndarr
             drawn.append(Shape(kind, tuple(points), table.labelme(label)))
         except KeyError:
             raise LabelError(i, label) from None
-    return rasterize(height, width, drawn, 0, outline=True)
+    return rasterize_shapes(height, width, drawn, 0, outline=True)
 
 
 class LabelError(KeyError):
