@@ -707,7 +707,10 @@ def overlay(ctx, inputs, output, palette, images, pair, alpha, show_ignore, outl
 
 
 @cli.command("rasterize")
-@batch_options()
+@batch_options(output_help="Output folder: each annotation's path relative to --base is written below it, "
+               "ending in .png (.npy with --format npy). For a single annotation file, an output file "
+               "name ending in .png (.npy). An output that is a symbolic link, device or FIFO is an "
+               "error for that file.")
 @click.option("--format", "fmt", type=click.Choice(["gray", "indexed", "color", "npy"]), default="gray",
               show_default=True,
               help="gray: 8/16-bit grayscale PNG of the ids. indexed: palettized PNG of the ids with the "

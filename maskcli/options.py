@@ -215,16 +215,16 @@ map_option = click.option(
 )
 
 
-def batch_options(allow_embedded: bool = False, palette: bool = True, encoded: bool = False):
+def batch_options(allow_embedded: bool = False, palette: bool = True, encoded: bool = False, output_help=None):
     """The options every batch conversion takes, in the order --help shows them."""
     return stack(
         inputs_argument,
-        output_option(
+        output_option(output_help or (
             "Output folder: each input's path relative to --base is written below it, ending in .png. "
             "For a single input file (or '-', stdin), an output file name ending in .png; '-' writes "
             "the PNG of a single input to stdout. An output that is a symbolic link, device or FIFO "
             "is an error for that file."
-        ),
+        )),
         palette_option(allow_embedded, encoded) if palette else map_option,
         *(encoding_options if encoded else ()),
         jobs_option,

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 from maskcli.cli import cli
-from tests.conftest import read_png
+from conftest import read_png
 
 # cityscapesScripts helpers/labels.py, typed out: name, id, trainId, color.
 CITYSCAPES = [
@@ -41,7 +41,7 @@ CITYSCAPES = [
     ("bicycle", 33, 18, (119, 11, 32)), ("license plate", -1, -1, (0, 0, 142)),
 ]
 NAME2LABEL = {name: (lid, tid, color) for name, lid, tid, color in CITYSCAPES}
-LABELME = CORPUS_LABELME = "labelme/examples/semantic_segmentation"
+LABELME = "labelme/examples/semantic_segmentation"
 
 
 def json2label_reference(doc: dict, encoding: str):
