@@ -260,8 +260,8 @@ def test_labelme_export_of_the_corpus_example(corpus, tmp_path):
         differ = int((ref != got).sum())
         if stem == "2011_000006" and pillow >= (11, 1):
             # Pillow 11.1 changed which edge pixels a polygon fill takes; labelme's export was
-            # made with an older Pillow (9.5, 10.0, 10.4 and 11.0 give it exactly; 8.4 does not): one pixel on the edge
-            # where a sofa meets a person differs.
+            # made with an older Pillow (9.5, 10.0, 10.4 and 11.0 give it exactly; 8.4 does
+            # not): one pixel on the edge where a sofa meets a person differs.
             assert differ <= 1, differ
         else:
             assert differ == 0, f"{stem}: {differ} px differ"
