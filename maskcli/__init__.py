@@ -9,6 +9,8 @@ The public API (importable without the CLI)::
     mask = maskcli.read_mask("a.png"); maskcli.write_index_mask("b.png", index)
     ids = maskcli.ade20k_full_to_index(rgb)               # encoded label images (docs/formats.md)
     ids = maskcli.decode_encoded("cityscapes-instance", maskcli.read_raw("x_instanceIds.png").data)
+    ann = maskcli.read_annotation("x_gtFine_polygons.json")  # polygons (docs/formats.md)
+    ids = maskcli.cityscapes_mask(ann.height, ann.width, ann.items, maskcli.LabelTable((("car", 26),), 255))
 
 Heavy modules (NumPy, OpenCV, Pillow) are imported on first use, so that ``maskcli --help``
 starts fast.
@@ -43,6 +45,13 @@ _EXPORTS = {
     "bdd100k_bitmask_instances": "maskcli.encodings",
     "mapillary_instance_to_index": "maskcli.encodings",
     "read_raw": "maskcli.masks",
+    "Shape": "maskcli.polygons",
+    "LabelTable": "maskcli.polygons",
+    "rasterize_shapes": "maskcli.polygons",
+    "cityscapes_mask": "maskcli.polygons",
+    "labelme_mask": "maskcli.polygons",
+    "read_annotation": "maskcli.annotations",
+    "parse_annotation": "maskcli.annotations",
     "MaskcliError": "maskcli.errors",
     "PaletteError": "maskcli.errors",
     "MaskError": "maskcli.errors",

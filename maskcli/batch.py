@@ -37,8 +37,10 @@ class RunOptions:
     suffix: str = ".png"  # the outputs' extension (".npy" with --format npy)
 
 
-def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> int:
-    """Convert every mask under ``inputs`` into ``output``; returns the exit status."""
+def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions, worker=tasks.safe_convert) -> int:
+    """Convert every mask under ``inputs`` into ``output``; returns the exit status.
+    ``worker((src, dst), settings) -> (error, info)`` does one file (a module-level function,
+    so that worker processes can run it): tasks.safe_convert unless a command has its own."""
     inputs = list(inputs)
     if "-" in inputs or output == "-":
         return convert_stream(inputs, output, settings, run)
@@ -79,7 +81,7 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions) -> i
 
     if interrupted is None:
         try:
-            runner.run(tasks.safe_convert, todo, args=(settings,), jobs=run.jobs, on_result=on_result,
+            runner.run(worker, todo, args=(settings,), jobs=run.jobs, on_result=on_result,
                        lost_result=(runner.LOST, None), scheduler=run.scheduler, on_crash=_discard_partial)
         except runner.Interrupted as stop:
             interrupted = stop

@@ -66,6 +66,7 @@ def cli():
     $ maskcli info trainIds/aachen_000000_000019.png
     $ maskcli overlay gtFine/ --images leftImg8bit/ -o overlays/ -p cityscapes --pair _gtFine_color:_leftImg8bit
     $ maskcli sheet masks/ -o sheet.png
+    $ maskcli rasterize gtFine/ -o labelIds/ -p cityscapes-labelids --rename _polygons:_labelIds
     $ maskcli palettes
 
     Exit status: 0 all files converted, 1 some files failed, 2 usage error
@@ -121,13 +122,15 @@ def _needs_matplotlib(ctx, param, value):
     return value
 
 
-def _run_options(params: dict, index_inputs: bool = False, suffix: str = ".png"):
+def _run_options(params: dict, index_inputs: bool = False, suffix: str = ".png", extensions=None):
     """The run's options; ``index_inputs``: the command reads index masks, so folders are
-    also walked for .npy arrays; ``suffix``: the outputs' extension."""
+    also walked for .npy arrays; ``suffix``: the outputs' extension; ``extensions``: what
+    folders are walked for instead of image files."""
     from maskcli.batch import RunOptions
     from maskcli.walk import DEFAULT_EXTENSIONS, Selection
 
-    extensions = DEFAULT_EXTENSIONS + ((".npy",) if index_inputs else ())
+    if extensions is None:
+        extensions = DEFAULT_EXTENSIONS + ((".npy",) if index_inputs else ())
     return RunOptions(
         suffix=suffix,
         jobs=params["jobs"],
@@ -714,6 +717,42 @@ def overlay(ctx, inputs, output, palette, images, pair, alpha, show_ignore, outl
     params = dict(ctx.params)
     params["pair"] = [f"{old}:{new}" for old, new in pair]
     sys.exit(overlay_tree(inputs, output, images, pair, settings, _run_options(params)))
+
+
+@cli.command("rasterize")
+@batch_options("rasterize", output_help="Output folder: each annotation's path relative to --base is written below it, "
+               "ending in .png (.npy with --format npy). For a single annotation file, an output file "
+               "name ending in .png (.npy). An output that is a symbolic link, device or FIFO is an "
+               "error for that file.")
+@click.option("--format", "fmt", type=click.Choice(["gray", "indexed", "color", "npy"]), default="gray",
+              show_default=True,
+              help="gray: 8/16-bit grayscale PNG of the ids. indexed: palettized PNG of the ids with the "
+              "palette's colors in its PLTE (as labelme exports; ids up to 255). color: RGB PNG in the "
+              "palette's colors. npy: a NumPy .npy array, outputs ending in .npy.")
+@click.pass_context
+def rasterize(ctx, inputs, output, palette, fmt, **_):
+    """Draw polygon annotations (Cityscapes, labelme JSON) as masks, as the datasets' own tools do.
+
+    Folders are walked for .json files. Cityscapes *_gtFine_polygons.json files are drawn as
+    cityscapesScripts' json2labelImg does (objects in file order, later over earlier, deleted
+    ones skipped, 'cargroup' as car); labelme files as labelme2voc exports them (polygon,
+    rectangle, circle, line, linestrip, point; background 0). Labels become ids through the
+    palette's class names (case and spaces do not matter); a label it does not know fails the
+    file. -p cityscapes-labelids writes labelIds, -p cityscapes trainIds (void labels 255).
+    See docs/formats.md.
+
+    \b
+    $ maskcli rasterize gtFine/ -o gtFine/ -p cityscapes-labelids --rename _polygons:_labelIds
+    $ maskcli rasterize gtFine/ -o gtFine/ -p cityscapes --rename _polygons:_labelTrainIds
+    $ maskcli rasterize gtFine/ -o colors/ -p cityscapes-labelids --format color
+    $ maskcli rasterize data_annotated/ -o SegmentationClass/ -p class_names.txt --format indexed
+    $ maskcli rasterize a.json -o a.png -p labels.txt
+    """
+    from maskcli.rasterize_run import build_settings, rasterize_tree
+
+    settings = build_settings(palette, fmt, ctx.params["verbose"])
+    sys.exit(rasterize_tree(inputs, output, settings,
+                            _run_options(ctx.params, suffix=_suffix(fmt), extensions=(".json",))))
 
 
 @cli.command("info")

@@ -159,6 +159,7 @@ VERBOSE_HELP = {
     "to-rgb": "Say more: every unknown value of a failed file (not only the first 3), names --rename left alone.",
     "remap": "Say more: every value the map does not list in a failed file (not only the first 3), "
     "names --rename left alone.",
+    "rasterize": "Say more: names --rename left alone.",
     "check": "Say more: every unknown color or value of a failed file (not only the first 3), every "
     "file of an odd size and every size seen (not only the first 5).",
 }
@@ -245,17 +246,18 @@ map_option = click.option(
 )
 
 
-def batch_options(command: str, allow_embedded: bool = False, palette: bool = True, encoded: bool = False):
+def batch_options(command: str, allow_embedded: bool = False, palette: bool = True, encoded: bool = False,
+                  output_help=None):
     """The options every batch conversion takes, in the order --help shows them."""
     source = "palette" if palette else "map"
     return stack(
         inputs_argument,
-        output_option(
+        output_option(output_help or (
             "Output folder: each input's path relative to --base is written below it, ending in .png. "
             "For a single input file (or '-', stdin), an output file name ending in .png; '-' writes "
             "the PNG of a single input to stdout. An output that is a symbolic link, device or FIFO "
             "is an error for that file."
-        ),
+        )),
         palette_option(allow_embedded, encoded) if palette else map_option,
         *(encoding_options if encoded else ()),
         jobs_option,

@@ -44,7 +44,9 @@ import zlib
 
 FORMAT_REVISION = 1
 KEYWORD = b"maskcli"
-NOT_OUTPUT = frozenset({"verbose", "output_root"})  # Settings fields that do not change what is written
+# Settings fields that do not change what is written (rasterize's "labels" does, but its
+# content is recorded as "labels_digest", which keeps the record small)
+NOT_OUTPUT = frozenset({"verbose", "output_root", "labels"})
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _AFTER_IHDR = 33  # 8-byte signature + IHDR (4 length + 4 type + 13 data + 4 CRC)
 HEAD_BYTES = 1024  # read this much of an output to find its record (a record is far smaller)

@@ -30,12 +30,22 @@ HOOKS = Path(__file__).parent / "signal_hooks"
 DEADLINE = 60  # seconds: a hang guard, not a timing
 N_FILES = 40
 COLORS = np.array([[128, 64, 128], [70, 70, 70], [0, 0, 142], [107, 142, 35]], np.uint8)  # cityscapes
-CONVERTERS = ("to-index", "to-rgb", "remap")
+CONVERTERS = ("to-index", "to-rgb", "remap", "rasterize")
 
 
 def make_inputs(root: Path, command: str) -> None:
     """N_FILES small masks in two folders: color masks, trainIds (to-rgb) or labelIds (remap)."""
     rng = np.random.default_rng(5)
+    if command == "rasterize":  # Cityscapes polygon annotations
+        for i in range(N_FILES):
+            x = int(rng.integers(0, 24))
+            doc = {"imgHeight": 32, "imgWidth": 32, "objects": [
+                {"label": "road", "polygon": [[0, 0], [31, 0], [31, 31], [0, 31]]},
+                {"label": "car", "polygon": [[x, 2], [x + 7, 2], [x + 7, 9], [x, 9]]}]}
+            path = root / f"{i % 2}" / f"{i:03d}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(doc))
+        return
     for i in range(N_FILES):
         blocks = rng.integers(0, 4, (4, 4))
         if command == "to-rgb":
@@ -55,6 +65,8 @@ def command_args(command: str, tmp_path: Path, jobs: int) -> list[str]:
     if command == "check":
         return [command, inputs, "-p", "cityscapes", "-j", str(jobs), *report]
     target = ["--map", "cityscapes-trainids"] if command == "remap" else ["-p", "cityscapes"]
+    if command == "rasterize":
+        target = ["-p", "cityscapes-labelids"]
     return [command, inputs, "-o", str(tmp_path / "out"), *target, "-j", str(jobs), *report]
 
 
@@ -179,7 +191,7 @@ def check_outcome(command: str, tmp_path: Path, proc, signals: str, may_finish: 
     assert not list(tmp_path.glob(".*")), "temporary files left"
 
 
-COMMANDS = ("to-index", "to-rgb", "remap", "check", "extract-palette")
+COMMANDS = ("to-index", "to-rgb", "remap", "check", "extract-palette", "rasterize")
 # Mid-run: every command with and without workers; the signals take turns so that each command
 # meets each kind, and to-index meets all three with both -j.
 MID = [(c, j, ("INT", "INT2", "TERM")[(i + j) % 3]) for i, c in enumerate(COMMANDS) for j in (1, 2)]
@@ -235,6 +247,7 @@ def test_a_signal_while_inputs_are_listed_ends_the_run(tmp_path, command, jobs, 
 
 @pytest.mark.parametrize("command, jobs, signals", [
     ("to-index", 2, "INT2"), ("to-rgb", 1, "TERM"), ("check", 2, "INT"), ("extract-palette", 2, "TERM"),
+    ("rasterize", 2, "INT"),
 ])
 def test_a_signal_at_the_end_gives_a_consistent_outcome(tmp_path, command, jobs, signals):
     """After the last file is read the run may finish or be interrupted; either way what it

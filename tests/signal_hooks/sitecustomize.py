@@ -4,8 +4,8 @@ Nothing here runs unless MASKCLI_TEST_MARKS names a folder; maskcli itself knows
 
 - writes ``started`` in that folder when maskcli's CLI module starts being imported (maskcli's
   signal handlers are in place by then), and ``pool`` when the worker pool is about to start;
-- with MASKCLI_TEST_SLOW_FILES=SECONDS: every mask read writes ``<name>.read`` there and then
-  sleeps that long, so that "in the middle of a run" lasts;
+- with MASKCLI_TEST_SLOW_FILES=SECONDS: every mask (or annotation, for rasterize) read writes
+  ``<name>.read`` there and then sleeps that long, so that "in the middle of a run" lasts;
 - with MASKCLI_TEST_SLOW_LIST=FOLDER: listing a folder under FOLDER writes ``listing`` there and
   sleeps half a second, so that "while the inputs are listed" lasts.
 """
@@ -29,24 +29,27 @@ def _audit(event, args):
         _mark("pool")  # the worker pool (and multiprocessing's fork server) is about to start
 
 
-def _slow_reads(module) -> None:
-    seconds = float(os.environ["MASKCLI_TEST_SLOW_FILES"])
-    real = module.read_mask
+SLOWED = {"maskcli.masks": "read_mask", "maskcli.annotations": "read_annotation"}
 
-    def read_mask(path, *args, **kwargs):
+
+def _slow_reads(module, name: str) -> None:
+    seconds = float(os.environ["MASKCLI_TEST_SLOW_FILES"])
+    real = getattr(module, name)
+
+    def read(path, *args, **kwargs):
         mask = real(path, *args, **kwargs)
         _mark(os.path.basename(os.fspath(path)) + ".read")
         time.sleep(seconds)
         return mask
 
-    module.read_mask = read_mask
+    setattr(module, name, read)
 
 
 class _PatchOnImport:
-    """Patches maskcli.masks right after it is first imported."""
+    """Patches maskcli.masks (and maskcli.annotations) right after it is first imported."""
 
     def find_spec(self, name, path=None, target=None):
-        if name != "maskcli.masks":
+        if name not in SLOWED:
             return None
         from importlib.machinery import PathFinder
 
@@ -57,7 +60,7 @@ class _PatchOnImport:
 
         def exec_module(module):
             run(module)
-            _slow_reads(module)
+            _slow_reads(module, SLOWED[name])
 
         spec.loader.exec_module = exec_module
         return spec
