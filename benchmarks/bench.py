@@ -922,7 +922,7 @@ def main(argv=None) -> int:
     ap.add_argument("--memory", action="store_true", help="only the many-queued-files memory test")
     ap.add_argument("--queue-files", type=int, help="files for the queued-files test (default 100000; --quick 1000)")
     ap.add_argument("--no-queue", action="store_true", help="skip the queued-files memory test")
-    ap.add_argument("--only", default="abcd", help="which generated datasets to run (default: abcd)")
+    ap.add_argument("--only", default="abcde", help="which generated datasets to run (default: abcde)")
     ap.add_argument("-j", "--jobs", type=int, default=cpus(), help="'all cores' (default: %(default)s)")
     ap.add_argument("--live", action="store_true",
                     help="measure maskcli where it is installed (default: a copy taken at the start, so that "
