@@ -9,6 +9,7 @@ The public API (importable without the CLI)::
     mask = maskcli.read_mask("a.png"); maskcli.write_index_mask("b.png", index)
     ids = maskcli.ade20k_full_to_index(rgb)               # encoded label images (docs/formats.md)
     ids = maskcli.decode_encoded("cityscapes-instance", maskcli.read_raw("x_instanceIds.png").data)
+    to_index = maskcli.IndexLoader(palette); index = to_index("a.png")   # for data loaders
 
 Heavy modules (NumPy, OpenCV, Pillow) are imported on first use, so that ``maskcli --help``
 starts fast.
@@ -43,6 +44,7 @@ _EXPORTS = {
     "bdd100k_bitmask_instances": "maskcli.encodings",
     "mapillary_instance_to_index": "maskcli.encodings",
     "read_raw": "maskcli.masks",
+    "IndexLoader": "maskcli.loader",
     "MaskcliError": "maskcli.errors",
     "PaletteError": "maskcli.errors",
     "MaskError": "maskcli.errors",
