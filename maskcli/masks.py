@@ -4,8 +4,9 @@ This is the only module that knows OpenCV works in BGR order: every array it ret
 is RGB. 8-bit RGB and RGBA PNGs are decoded with libspng (the ``pyspng`` package, the
 fastest decoder here for them) when it is installed, with OpenCV otherwise and whenever
 libspng refuses a file; grayscale and 16-bit PNGs, and RGB PNGs with a tRNS chunk, with
-OpenCV. All PNGs are encoded with OpenCV (the fastest encoder here). Palettized PNGs and other formats are read with
-Pillow, since OpenCV cannot return the stored indices of a palettized image.
+OpenCV. All PNGs are encoded with OpenCV (the fastest encoder here). Palettized PNGs and other
+formats are read with Pillow, since OpenCV cannot return the stored indices of a palettized
+image.
 """
 
 from __future__ import annotations
