@@ -530,19 +530,34 @@ def bench_kernel(rgb_path: str, many_path: str | None, pal20_path: str, pal300_p
 # --------------------------------------------------------------------------- start-up, PNG size
 
 
-def bench_startup(repeats: int) -> dict:
+def bench_startup(repeats: int, one_file: str | None = None, work: str | None = None) -> dict:
+    """Start-up, and one file converted by the CLI against a Python one-liner that reads it
+    with OpenCV and writes one channel. The commands take turns (interleaved rounds)."""
     exe = os.path.join(os.path.dirname(PY), "maskcli")
     script = [exe, "--help"] if os.access(exe, os.X_OK) else [shutil.which("maskcli") or "maskcli", "--help"]
     cases = {"maskcli --help": script, "python -m maskcli --help": [PY, "-m", "maskcli", "--help"],
              "python -c pass (interpreter alone)": [PY, "-c", "pass"],
              "python -c 'import numpy, cv2' (for scale)": [PY, "-c", "import numpy, cv2"]}
-    out = {"statistic": f"median of {repeats}", "script": script[0]}
-    for _ in range(1):  # warm the page cache
-        for cmd in cases.values():
-            procmon.run(cmd)
+    if one_file and work:
+        cases["maskcli to-index ONE.png -o out.png -p cityscapes"] = [
+            PY, "-m", "maskcli", "to-index", one_file, "-o", os.path.join(work, "one-maskcli.png"), "-p", "cityscapes"]
+        cases["one-liner: cv2.imread, cv2.imwrite of one channel"] = [
+            PY, "-c", "import cv2, sys; a = cv2.imread(sys.argv[1], cv2.IMREAD_UNCHANGED); "
+            "cv2.imwrite(sys.argv[2], a[..., 0].copy())", one_file, os.path.join(work, "one-cv2.png")]
+    out = {"statistic": f"median of {repeats}, commands interleaved", "script": script[0]}
+    for cmd in cases.values():  # warm the page cache
+        procmon.run(cmd)
+    times = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, cmd in cases.items():
+            times[name].append(procmon.run(cmd).wall_s)
     for name, cmd in cases.items():
-        times = [procmon.run(cmd).wall_s for _ in range(repeats)]
-        out[name] = {"median_s": statistics.median(times), "samples_s": times, "command": " ".join(cmd)}
+        out[name] = {"median_s": statistics.median(times[name]), "samples_s": times[name], "command": " ".join(cmd)}
+    if one_file and work:
+        a = times["maskcli to-index ONE.png -o out.png -p cityscapes"]
+        b = times["one-liner: cv2.imread, cv2.imwrite of one channel"]
+        out["one_file_ratio"] = statistics.median(x / y for x, y in zip(a, b))
+        out["one_file"] = one_file
     return out
 
 
@@ -727,24 +742,29 @@ def evaluate_targets(results: dict, jobs: int) -> list:
         add("kernel 2 MP, 20 classes: vs np.unique", k["speedup_vs_unique"], 10, ">=", "x",
             "bench.py kernel section (in-memory maskcli.rgb_to_index)")
     sets = results.get("datasets", {})
-    for key in ("a", "b"):
+    # round two's targets (issue 12); (b) keeps round one's 1.25x
+    for key, limit in (("a", 0.90), ("e", 0.90), ("b", 1.25)):
         if key in sets:
             r = sets[key]["ratios"]
-            add(f"({key}) to-index -j 1 within 1.25x of the I/O floor", r["to_index_j1_over_floor"], 1.25, "<=", "x floor",
-                sets[key]["measurements"]["maskcli to-index -j 1"]["command"])
-    for key in ("a", "b"):
+            add(f"({key}) to-index -j 1 at most {limit:.2f}x the I/O floor", r["to_index_j1_over_floor"], limit, "<=",
+                "x floor", sets[key]["measurements"]["maskcli to-index -j 1"]["command"])
+    for key, limit in (("a", 1.0), ("e", 1.0), ("b", 1.25)):
         if key in sets:
             r = sets[key]["ratios"]
-            add(f"({key}) to-rgb -j 1 within 1.25x of its floor", r["to_rgb_j1_over_floor"], 1.25, "<=", "x floor",
+            add(f"({key}) to-rgb -j 1 at most {limit:.2f}x its floor", r["to_rgb_j1_over_floor"], limit, "<=", "x floor",
                 sets[key]["measurements"]["maskcli to-rgb -j 1"]["command"])
-    if "a" in sets and jobs > 1:
-        r = sets["a"]["ratios"]
-        add(f"(a) to-index -j {jobs} speed-up over -j 1", r["speedup_to_index"], 1.8, ">=", "x",
-            sets["a"]["measurements"][f"maskcli to-index -j {jobs}"]["command"],
-            f"the I/O floor itself scales {r['speedup_floor_index']:.2f}x" if r["speedup_floor_index"] else "")
+    for key in ("a", "e"):
+        if key in sets and jobs > 1:
+            r = sets[key]["ratios"]
+            add(f"({key}) to-index -j {jobs} speed-up over -j 1", r["speedup_to_index"], 1.8, ">=", "x",
+                sets[key]["measurements"][f"maskcli to-index -j {jobs}"]["command"],
+                f"the I/O floor itself scales {r['speedup_floor_index']:.2f}x" if r["speedup_floor_index"] else "")
     if "c" in sets:
         m = sets["c"]["measurements"][f"maskcli to-index -j {jobs}"]
-        add(f"(c) small files, -j {jobs}", m["files_per_s"], 1000, ">=", "files/s", m["command"])
+        add(f"(c) small files (10,000), -j {jobs}", m["files_per_s"], 8000, ">=", "files/s", m["command"])
+    k = ok(results, "kernel").get("20 classes")
+    if k and k.get("maskcli_s") is not None:
+        add("rgb_to_index on a 2 MP array", k["maskcli_s"] * 1e3, 4.0, "<", "ms", "maskcli.rgb_to_index(rgb, palette)")
     q = ok(results, "queue")
     if q:
         add(f"parent peak RSS, {q['queued_files']} queued files", q["parent_hwm_mb"], 150, "<", "MB", q["command"])
@@ -758,6 +778,10 @@ def evaluate_targets(results: dict, jobs: int) -> list:
     st = ok(results, "startup").get("maskcli --help")
     if st:
         add("maskcli --help start-up", st["median_s"], 0.3, "<", "s", st["command"])
+    one = ok(results, "startup").get("one_file_ratio")
+    if one is not None:
+        add("one file: maskcli to-index / cv2 one-liner (wall)", one, 1.15, "<=", "ratio",
+            "python -m maskcli to-index ONE.png -o out.png -p cityscapes")
     for key, p in ok(results, "png_size").items():
         add(f"({key}) index PNG bytes, maskcli / cv2 default", p["index_png_maskcli"] / p["index_png_cv2_default"], 1.0, "<=",
             "ratio", "maskcli.write_index_mask vs cv2.imencode")
@@ -846,6 +870,9 @@ def report(results: dict) -> str:
     if st:
         out.append(f"Start-up ({st['statistic']})")
         out.append(table(["command", "s"], [[n, _f(e["median_s"], "{:.3f}")] for n, e in st.items() if isinstance(e, dict)]))
+        if st.get("one_file_ratio") is not None:
+            out.append(f"  one file ({os.path.basename(st['one_file'])}): maskcli / one-liner, median of the "
+                       f"per-round ratios: {st['one_file_ratio']:.2f}x")
         out.append("")
     ps = ok(results, "png_size")
     if ps:
@@ -922,7 +949,7 @@ def main(argv=None) -> int:
     ap.add_argument("--memory", action="store_true", help="only the many-queued-files memory test")
     ap.add_argument("--queue-files", type=int, help="files for the queued-files test (default 100000; --quick 1000)")
     ap.add_argument("--no-queue", action="store_true", help="skip the queued-files memory test")
-    ap.add_argument("--only", default="abcd", help="which generated datasets to run (default: abcd)")
+    ap.add_argument("--only", default="abcde", help="which generated datasets to run (default: abcde)")
     ap.add_argument("-j", "--jobs", type=int, default=cpus(), help="'all cores' (default: %(default)s)")
     ap.add_argument("--live", action="store_true",
                     help="measure maskcli where it is installed (default: a copy taken at the start, so that "
@@ -984,6 +1011,12 @@ def snapshot_maskcli(dest: str) -> str:
     shutil.copytree(package, os.path.join(dest, "maskcli"), ignore=shutil.ignore_patterns("__pycache__"))
     if os.path.isdir(os.path.join(root, "palettes")) and not os.path.isdir(os.path.join(package, "palettes")):
         shutil.copytree(os.path.join(root, "palettes"), os.path.join(dest, "palettes"))
+    # byte-compile the copy, as pip does when it installs a package: with PYTHONDONTWRITEBYTECODE
+    # set (some shells and containers set it) every run would otherwise compile maskcli's
+    # modules again, about 0.1 s that no installed maskcli pays
+    import compileall
+
+    compileall.compile_dir(os.path.join(dest, "maskcli"), quiet=1)
     os.environ["PYTHONPATH"] = os.pathsep.join([dest] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     sys.path.insert(0, dest)
     return root
@@ -1078,7 +1111,8 @@ def run_all(args, results, cache, work, jobs, rounds, queue_count) -> None:
     with open(pal20, "w") as f:
         f.write(datasets.kernel_palette_yaml())
 
-    section(results, "startup", bench_startup, 2 if args.quick else 9)
+    one = sets.get("e") or sets.get("a")
+    section(results, "startup", bench_startup, 2 if args.quick else 9, one.files[0] if one else None, work)
     if "a" in sets:
         log("kernel: in-memory rgb_to_index")
         many = sets.get("d")

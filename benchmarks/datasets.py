@@ -181,6 +181,21 @@ def street_labels(seed: int, width: int, height: int, extra: bool = False) -> np
     return img
 
 
+def busy_labels(labels: np.ndarray, seed: int, blobs_per_mp: int = 290) -> np.ndarray:
+    """A street scene with many small irregular regions on top (foliage, clutter, far-away
+    objects), so that a 2048x1024 mask compresses to about 100 KB like busier real masks."""
+    rng = np.random.default_rng(seed)
+    out = labels.copy()
+    height, width = out.shape
+    s = width / 2048.0
+    ids = np.array(TRAIN_LABELS)
+    for _ in range(int(blobs_per_mp * height * width / 1e6)):
+        r = rng.uniform(4, 40) * s + 1
+        blob = _blob(rng, rng.uniform(0, width), rng.uniform(0, height), r, r * rng.uniform(0.5, 2), 12)
+        _poly(out, blob, int(rng.choice(ids)))
+    return out
+
+
 def many_class_labels(seed: int, width: int, height: int, classes: int) -> np.ndarray:
     """An (H, W) uint16 map using every id in 0..classes-1: a shuffled grid of cells with
     polygons of random classes on top (like a panoptic or ADE20K-style mask)."""
@@ -246,7 +261,7 @@ def kernel_palette_yaml() -> str:
 
 @dataclass
 class DatasetSpec:
-    key: str  # a, b, c, d
+    key: str  # a, b, c, d, e
     title: str
     kind: str  # rgb | palettized
     count: int
@@ -263,12 +278,14 @@ def default_specs(quick: bool) -> list[DatasetSpec]:
             DatasetSpec("b", "GTA5-style palettized (P, label ids)", "palettized", 6, 478, 263, "cityscapes", 2),
             DatasetSpec("c", "small RGB 64x64 (per-file overhead)", "rgb", 100, 64, 64, "cityscapes", 3),
             DatasetSpec("d", "300 classes RGB (uint16 output)", "rgb", 2, 200, 200, "bench-300.yaml", 4),
+            DatasetSpec("e", "busy street RGB, ~100 KB a file", "rgb", 4, 512, 256, "cityscapes", 5),
         ]
     return [
         DatasetSpec("a", "street RGB 2048x1024, 20 Cityscapes colors", "rgb", 64, 2048, 1024, "cityscapes", 1),
         DatasetSpec("b", "GTA5-size 1914x1052 palettized (P, label ids)", "palettized", 64, 1914, 1052, "cityscapes", 2),
         DatasetSpec("c", "small RGB 64x64 (per-file overhead)", "rgb", 10000, 64, 64, "cityscapes", 3),
         DatasetSpec("d", "300 classes RGB 1024x1024 (uint16 output)", "rgb", 8, 1024, 1024, "bench-300.yaml", 4),
+        DatasetSpec("e", "busy street RGB 2048x1024, ~100 KB a file", "rgb", 40, 2048, 1024, "cityscapes", 5),
     ]
 
 
@@ -314,6 +331,8 @@ def build(spec: DatasetSpec, root: str) -> str:
                 _save_p(path, labels, gta5_plte())
             else:
                 labels = street_labels(spec.seed * 1000 + i, spec.width, spec.height)
+                if spec.key == "e":
+                    labels = busy_labels(labels, spec.seed * 1000 + i)
                 _save_rgb(path, cityscapes_label_colors()[labels])
     with open(stamp_path, "w") as f:
         json.dump(stamp, f)

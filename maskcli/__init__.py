@@ -11,6 +11,7 @@ The public API (importable without the CLI)::
     ids = maskcli.decode_encoded("cityscapes-instance", maskcli.read_raw("x_instanceIds.png").data)
     ann = maskcli.read_annotation("x_gtFine_polygons.json")  # polygons (docs/formats.md)
     ids = maskcli.cityscapes_mask(ann.height, ann.width, ann.items, maskcli.LabelTable((("car", 26),), 255))
+    to_index = maskcli.IndexLoader(palette); index = to_index("a.png")   # for data loaders
 
 Heavy modules (NumPy, OpenCV, Pillow) are imported on first use, so that ``maskcli --help``
 starts fast.
@@ -52,6 +53,7 @@ _EXPORTS = {
     "labelme_mask": "maskcli.polygons",
     "read_annotation": "maskcli.annotations",
     "parse_annotation": "maskcli.annotations",
+    "IndexLoader": "maskcli.loader",
     "MaskcliError": "maskcli.errors",
     "PaletteError": "maskcli.errors",
     "MaskError": "maskcli.errors",

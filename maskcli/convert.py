@@ -132,6 +132,12 @@ def _zeroed(n: int, dtype) -> np.ndarray:
     return np.frombuffer(mmap.mmap(-1, n * dtype.itemsize), dtype=dtype)
 
 
+def sorted_pairs(palette: Palette) -> tuple[np.ndarray, np.ndarray, int]:
+    """The palette's sorted packed colors, their values and the sentinel, for
+    :func:`decode_palettized` (``pairs=``)."""
+    return _sorted_pairs(palette)
+
+
 @lru_cache(maxsize=4)
 def _sorted_pairs(palette: Palette) -> tuple[np.ndarray, np.ndarray, int]:
     """The palette's packed colors (sorted) with their values, and the sentinel: the smallest
@@ -151,9 +157,28 @@ def _sorted_pairs(palette: Palette) -> tuple[np.ndarray, np.ndarray, int]:
     return keys[order], np.array([v for _, v in pairs], dtype=dtype)[order], sentinel
 
 
-def _lookup_few(keys: np.ndarray, palette: Palette) -> tuple[np.ndarray, int]:
+def decoder_tables(palette: Palette) -> tuple[np.ndarray, int]:
+    """The palette's color table and its sentinel, for :func:`decode_rows` (``tables=``)."""
+    return _decoder(palette)
+
+
+_last: dict = {}  # kind -> (palette, value): the last palette's tables, found by identity
+
+
+def _same_palette(kind: str, palette: Palette, build):
+    """``build(palette)`` (an lru_cache), but for the palette used last time found by identity:
+    hashing a Palette walks all its classes (~20-30 us), per file on tiny masks."""
+    last = _last.get(kind)
+    if last is not None and last[0] is palette:
+        return last[1]
+    value = build(palette)
+    _last[kind] = (palette, value)
+    return value
+
+
+def _lookup_few(keys: np.ndarray, palette: Palette, pairs=None) -> tuple[np.ndarray, int]:
     """Values of a few packed colors (a PLTE's) by binary search: no 16 MiB table needed."""
-    sorted_keys, values, sentinel = _sorted_pairs(palette)
+    sorted_keys, values, sentinel = pairs if pairs is not None else _same_palette("pairs", palette, _sorted_pairs)
     at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
     found = sorted_keys[at] == keys
     return np.where(found, values[at], sentinel).astype(values.dtype), sentinel
@@ -194,7 +219,7 @@ def decode_rgb(rgb, palette: Palette, policy: UnknownPolicy = UnknownPolicy(), t
 
 def decode_keys(keys, palette: Palette, policy: UnknownPolicy = UnknownPolicy(), transparent=None) -> Decoded:
     """:func:`decode_rgb` on colors already packed by :func:`pack_rgb`."""
-    table, sentinel = _decoder(palette)
+    table, sentinel = _same_palette("table", palette, _decoder)
     out = lookup(table, keys, shift=sentinel)
     return _resolve(out, sentinel, lambda: keys, palette, policy, transparent)
 
@@ -203,11 +228,12 @@ ROWS_PIXELS = 1 << 18  # pixels per block of rows when colors are packed a block
 
 
 def decode_rows(keys_of_rows, shape, palette: Palette, policy: UnknownPolicy = UnknownPolicy(),
-                transparent=None) -> Decoded:
+                transparent=None, tables=None) -> Decoded:
     """:func:`decode_keys` with the colors packed a block of rows at a time by
     ``keys_of_rows(slice)``, so the whole image's packed colors (4 bytes per pixel) never
-    exist at once. They are packed whole only to describe unknown colors."""
-    table, sentinel = _decoder(palette)
+    exist at once. They are packed whole only to describe unknown colors. ``tables`` is
+    ``decoder_tables(palette)`` when the caller keeps it (no per-call palette work)."""
+    table, sentinel = tables if tables is not None else _same_palette("table", palette, _decoder)
     height, width = shape
     out = np.empty(shape, dtype=table.dtype)
     step = max(1, ROWS_PIXELS // max(1, width))
@@ -241,11 +267,13 @@ def palettized_to_index(
     return decode_palettized(indices, colors, palette, _policy(unknown, **policy)).index
 
 
-def decode_palettized(indices, colors, palette: Palette, policy: UnknownPolicy = UnknownPolicy(), transparent=None) -> Decoded:
-    """:func:`palettized_to_index` with its statistics."""
+def decode_palettized(indices, colors, palette: Palette, policy: UnknownPolicy = UnknownPolicy(), transparent=None,
+                      pairs=None) -> Decoded:
+    """:func:`palettized_to_index` with its statistics. ``pairs`` is ``sorted_pairs(palette)``
+    when the caller keeps it."""
     colors = np.asarray(colors, dtype=np.uint8).reshape(1, -1, 3)
     entry_keys = pack_rgb(colors)[0]
-    entry_values, sentinel = _lookup_few(entry_keys, palette)
+    entry_values, sentinel = _lookup_few(entry_keys, palette, pairs)
     out = lookup(entry_values, indices)
     if not (entry_values == sentinel).any() and transparent is None:
         return Decoded(_as_index_dtype(out, palette))

@@ -185,6 +185,41 @@ def batch_size(n_items: int, workers: int) -> int:
     return max(1, min(32, n_items // (workers * 8)))
 
 
+BATCH_BYTES = 16 * 1024  # input bytes per batch: a 2-megapixel mask (17-100 KB) travels alone
+
+
+def _input_bytes(item) -> int:
+    """The size of the file an item names (a path, or a (source, output) pair), 0 when it
+    cannot be known cheaply (a remote URL, a vanished file)."""
+    path = item[0] if isinstance(item, tuple) and item else item
+    if not isinstance(path, (str, bytes, os.PathLike)) or "://" in str(path):
+        return 0
+    try:
+        return os.stat(path).st_size
+    except (OSError, ValueError):
+        return 0
+
+
+def batches(items: list, workers: int):
+    """Yield the items in batches for ``workers`` workers: the first batch of each worker holds
+    one item (the first outputs come at once), later ones up to :data:`BATCH_BYTES` of input
+    and at most :func:`batch_size` items. Large files therefore travel one at a time (the
+    progress bar moves file by file) while tiny ones share a round trip."""
+    most = batch_size(len(items), workers)
+    start = 0
+    for _ in range(workers):
+        if start < len(items):
+            yield items[start : start + 1]
+            start += 1
+    while start < len(items):
+        end, size = start, 0
+        while end < len(items) and end - start < most and (end == start or size < BATCH_BYTES):
+            size += _input_bytes(items[end])
+            end += 1
+        yield items[start:end]
+        start = end
+
+
 # --------------------------------------------------------------------------- workers
 
 _task = None
@@ -247,7 +282,7 @@ def _pool_context():
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["maskcli.tasks", "maskcli.convert", "maskcli.masks", "cv2", "PIL.PngImagePlugin"])
+        ctx.set_forkserver_preload(["maskcli.tasks", "maskcli.convert", "maskcli.masks", "cv2", "pyspng", "PIL.PngImagePlugin"])
         from multiprocessing import forkserver, resource_tracker
 
         # Start the helpers with SIGINT and SIGTERM blocked: they and the workers the fork server
@@ -383,8 +418,7 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
     from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
 
-    size = batch_size(len(items), workers)
-    starts = iter(range(0, len(items), size))
+    cut = batches(items, workers)
     suspects: deque = deque()  # items to rerun alone after a worker died
     inflight: deque = deque()  # (batch, future, alone)
     deaths_in_a_row = 0
@@ -398,10 +432,9 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
             if suspects:
                 batch = [suspects.popleft()]
             else:
-                start = next(starts, None)
-                if start is None:
+                batch = next(cut, None)
+                if batch is None:
                     return
-                batch = items[start : start + size]
             try:
                 future = pool.submit(batch)
             except BrokenProcessPool as exc:  # a worker died since the last result: the loop
@@ -557,10 +590,9 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
 
         def fill():
             while len(inflight) < 2 * workers:
-                start = next(starts, None)
-                if start is None:
+                batch = next(cut, None)
+                if batch is None:
                     return
-                batch = items[start : start + size]
                 inflight.append((batch, client.submit(_dask_batch, fn, shared_args, batch, pure=False)))
 
         fill()

@@ -29,7 +29,7 @@ def test_quick_benchmark_runs_and_verifies_outputs(tmp_path):
 
     assert {"meta", "datasets", "kernel", "startup", "png_size", "worker_memory", "queue", "profile", "targets"} <= set(results)
     assert results["meta"]["quick"] is True
-    assert set(results["datasets"]) == {"a", "b", "c", "d"}
+    assert set(results["datasets"]) == {"a", "b", "c", "d", "e"}
     jobs = results["meta"]["cpus"]
     for key, ds in results["datasets"].items():
         names = set(ds["measurements"])

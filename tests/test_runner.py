@@ -38,6 +38,26 @@ def test_batch_size():
     assert runner.batch_size(3, 2) == 1
 
 
+def test_batches_by_bytes_large_files_travel_alone_and_each_worker_starts_with_one(tmp_path):
+    big, small = [], []
+    for i in range(12):
+        (tmp_path / f"big{i}.png").write_bytes(b"x" * 20_000)
+        big.append((str(tmp_path / f"big{i}.png"), f"out{i}"))
+    for i in range(2000):
+        (tmp_path / f"s{i}.png").write_bytes(b"x" * 200)
+        small.append(str(tmp_path / f"s{i}.png"))
+    # round one cut 12 files for 2 workers in batches of 1 only by luck of the count, and 2,000
+    # files of any size in batches of 32: a 2-megapixel mask then waited for 31 others
+    assert [len(b) for b in runner.batches(big, 2)] == [1] * 12
+    cut = list(runner.batches(small, 2))
+    assert [len(b) for b in cut[:2]] == [1, 1]
+    assert max(len(b) for b in cut) == 32 and sum(cut, []) == small
+    many_big = big * 100
+    assert max(len(b) for b in runner.batches(many_big, 2)) == 1
+    # sizes that cannot be known (URLs, files gone) count as small
+    assert sum(runner.batches(["s3://b/k.png"] * 100, 2), []) == ["s3://b/k.png"] * 100
+
+
 def test_temporary_files_of_a_killed_worker_are_removed(tmp_path):
     import os
 

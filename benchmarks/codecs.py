@@ -1,0 +1,74 @@
+"""PNG decoders side by side on the same files, in one process: OpenCV (cv2.imdecode),
+libspng through pyspng (RGB and RGBA output), Pillow, and imagecodecs when it is installed.
+
+    python benchmarks/codecs.py FOLDER [FOLDER ...] [--rounds 7] [--files 12]
+
+The decoders take turns over the same in-memory files, round after round; per-file minimum
+and median over the rounds are printed (the minimum is the least disturbed by other work on a
+shared machine). OpenCV runs on one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import os
+import statistics
+import sys
+import time
+
+import cv2
+import numpy as np
+from PIL import Image
+
+
+def decoders() -> dict:
+    out = {"cv2.imdecode": lambda d: cv2.imdecode(np.frombuffer(d, np.uint8), cv2.IMREAD_UNCHANGED)}
+    try:
+        import pyspng
+
+        out["pyspng (libspng), native format"] = lambda d: pyspng.load(d)
+        out["pyspng (libspng), RGBA"] = lambda d: pyspng.load(d, "RGBA")
+    except ImportError:
+        pass
+    try:
+        import imagecodecs
+
+        out["imagecodecs.spng_decode"] = imagecodecs.spng_decode
+        out["imagecodecs.png_decode (libpng)"] = imagecodecs.png_decode
+    except ImportError:
+        pass
+    out["Pillow"] = lambda d: np.asarray(Image.open(io.BytesIO(d)))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folders", nargs="+")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--files", type=int, default=12)
+    args = ap.parse_args(argv)
+    cv2.setNumThreads(1)
+    ways = decoders()
+    for folder in args.folders:
+        files = sorted(glob.glob(os.path.join(folder, "**", "*.png"), recursive=True))[: args.files]
+        data = [open(f, "rb").read() for f in files]
+        times = {name: [] for name in ways}
+        for _ in range(args.rounds):
+            for name, way in ways.items():
+                t0 = time.perf_counter()
+                for d in data:
+                    way(d)
+                times[name].append((time.perf_counter() - t0) / len(data))
+        shape = ways["cv2.imdecode"](data[0]).shape
+        kb = sum(map(len, data)) / len(data) / 1024
+        print(f"{folder}: {len(data)} files, {shape}, {kb:.0f} KB each; ms per file, min / median of {args.rounds}")
+        ref = min(times["cv2.imdecode"])
+        for name, t in times.items():
+            print(f"  {name:34s} {min(t) * 1e3:6.2f} / {statistics.median(t) * 1e3:6.2f}   {min(t) / ref:5.2f}x cv2")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
