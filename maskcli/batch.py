@@ -74,6 +74,14 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions, work
         for src, dst in current:
             report.up_to_date(src, dst)
 
+    return run_and_finish(worker, todo, settings, run, report, progress, interrupted)
+
+
+def run_and_finish(worker, todo, settings, run: RunOptions, report: Report, progress, interrupted=None) -> int:
+    """Run ``worker(item, settings) -> (error, info)`` over ``todo`` (items whose first two
+    fields are input and output), then write the report and the summary; returns the exit
+    status. Shared by every command that writes one output per input."""
+
     def on_result(item, outcome):
         error, info = outcome
         report.done(item[0], item[1], error, info)
@@ -125,8 +133,8 @@ def _discard_partial(jobs, pids) -> None:
     """Workers that were killed could not remove their temporary files: do it for them."""
     from maskcli.masks import discard_temp_files_of
 
-    for _, dst in jobs:
-        discard_temp_files_of(dst, pids)
+    for item in jobs:
+        discard_temp_files_of(item[1], pids)
 
 
 def _warn_before(settings, run: RunOptions, plan, todo, report: Report) -> None:

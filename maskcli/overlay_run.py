@@ -322,7 +322,6 @@ def output_format(output: str, fmt: str | None) -> str:
 def overlay_tree(inputs, output: str, images: str, rules, settings: OverlaySettings, run) -> int:
     """Draw the overlay of every mask under ``inputs`` into ``output``; the exit status."""
     from maskcli import batch
-    from maskcli.masks import discard_temp_files_of
     from maskcli.report import EXIT_OK, Report
 
     if "-" in inputs or output == "-":
@@ -358,25 +357,7 @@ def overlay_tree(inputs, output: str, images: str, rules, settings: OverlaySetti
     for src, dst in current:
         report.up_to_date(src, dst)
 
-    def on_result(item, outcome):
-        report.done(item[0], item[1], outcome[0], outcome[1])
-        progress.update()
-
-    def on_crash(items, pids):
-        for item in items:
-            discard_temp_files_of(item[1], pids)
-
-    if interrupted is None:
-        try:
-            runner.run(safe_overlay, todo, args=(settings,), jobs=run.jobs, on_result=on_result,
-                       lost_result=(runner.LOST, None), scheduler=run.scheduler, on_crash=on_crash)
-        except runner.Interrupted as stop:
-            interrupted = stop
-    interrupted = runner.settle() or interrupted  # also a signal that came after the last file
-    progress.close()
-    batch._write_report(report, run, interrupted)
-    report.finish(interrupted=str(interrupted) if interrupted else None)
-    return interrupted.exit_code if interrupted else report.exit_code
+    return batch.run_and_finish(safe_overlay, todo, settings, run, report, progress, interrupted)
 
 
 def _list(inputs, output, images, rules, settings: OverlaySettings, run):

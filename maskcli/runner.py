@@ -583,8 +583,8 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     try:
         workers = max(1, sum(client.nthreads().values()))
-        size = batch_size(len(items), workers)
-        starts = iter(range(0, len(items), size))
+        size = batch_size(len(items), workers)  # by count: the cluster may not see our files
+        cut = (items[start : start + size] for start in range(0, len(items), size))
         [shared_args] = client.scatter([args], broadcast=True, hash=False)
         inflight: deque = deque()
 
