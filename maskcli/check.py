@@ -214,6 +214,10 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
             from maskcli.plan import check_reserved
 
             check_reserved(path, [(f, f) for f in files], what)
+            if pictures and pictures.photos is not None:
+                from maskcli.plan import check_outside
+
+                check_outside(path, pictures.photos.images, what, "one of the --images photos")
     progress = runner.Progress(len(files), "check", enabled=not run_options.quiet and not interrupted)
     say = progress.write
     totals = Totals()

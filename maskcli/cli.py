@@ -114,6 +114,19 @@ def _pair_rules(ctx, param, value):
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
+def _png_name(ctx, param, value):
+    """A picture maskcli writes as PNG must not get another image format's name."""
+    import os
+
+    if value and os.path.splitext(value)[1].lower() in (".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"):
+        raise click.BadParameter(f"{value}: this picture is written as PNG: name it .png", ctx=ctx, param=param)
+    return value
+
+
+def _plot_name(ctx, param, value):
+    return _needs_matplotlib(ctx, param, _png_name(ctx, param, value))
+
+
 def _needs_matplotlib(ctx, param, value):
     from maskcli.visualize import PLOT_EXTRA, have_matplotlib
 
@@ -363,7 +376,7 @@ def remap(ctx, inputs, output, mapping, encoding, instances, fmt, **_):
 @scheduler_option
 @stack(*selection_options)
 @report_option
-@click.option("--plot", type=click.Path(dir_okay=False, allow_dash=True), callback=_needs_matplotlib,
+@click.option("--plot", type=click.Path(dir_okay=False, allow_dash=True), callback=_plot_name,
               metavar="FILE.png", help="Draw the per-class pixel share and files per class as bars in the "
               "class colors to FILE.png (needs matplotlib: pip install 'maskcli[plot]').")
 @click.option("--plot-scale", type=click.Choice(["linear", "log"]), default="linear", show_default=True,
@@ -423,7 +436,7 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, 
 @cli.command("sheet")
 @inputs_argument
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
-              metavar="SHEET.png", help="The contact sheet image (PNG; '-' writes it to stdout).")
+              callback=_png_name, metavar="SHEET.png", help="The contact sheet image (PNG; '-' writes it to stdout).")
 @click.option("-p", "--palette", callback=palette_loader(False), metavar="PALETTE",
               help="Colors for index masks (a built-in name or a palette file); needed by --sample worst. "
               "Without it index masks use a fixed color map; color masks are shown as they are.")
@@ -550,7 +563,8 @@ def extract_palette(ctx, inputs, output, order, min_pixels, min_files, max_color
                          scheduler, quiet, filtered)
         return
     try:
-        found, report = extract.scan_colors(inputs, jobs, max_colors, quiet, alpha, filtered, scheduler, channel_order)
+        found, report = extract.scan_colors(inputs, jobs, max_colors, quiet, alpha, filtered, scheduler, channel_order,
+                                            output=output)
     except extract.TooManyColors as exc:
         raise click.ClickException(str(exc)) from None
     except Interrupted as stop:
@@ -614,7 +628,7 @@ def _extract_encoded(inputs, output, enc, order, min_pixels, min_files, max_colo
         names_from = annotation_palette(enc)  # coco-panoptic: names and colors from the JSON's categories
 
     try:
-        found, report = extract.scan_values(inputs, jobs, enc, max_colors, quiet, filtered, scheduler)
+        found, report = extract.scan_values(inputs, jobs, enc, max_colors, quiet, filtered, scheduler, output=output)
     except extract.TooManyColors as exc:
         raise click.ClickException(str(exc)) from None
     if report.failed:
@@ -855,12 +869,21 @@ def palettes_show(name, legend, colored):
     if legend:
         from maskcli.masks import write_named_file
 
+        _not_the_palette(legend, palette, "--legend")
         try:
             write_named_file(legend, legend_png(palette))
         except OSError as exc:
             from maskcli.report import shown
 
             raise click.ClickException(f"cannot write {shown(legend)}: {exc.strerror or exc}") from None
+
+
+def _not_the_palette(path: str, palette, what: str) -> None:
+    """What a palettes command writes must not replace the palette file it read."""
+    if palette.path:
+        from maskcli.plan import check_reserved
+
+        check_reserved(path, [(palette.path, palette.path)], what)
 
 
 @palettes.command("convert")
@@ -888,6 +911,7 @@ def palettes_convert(source, target):
     if target == "-":
         click.echo(text, nl=False)
         return
+    _not_the_palette(target, palette, "the output")
     try:
         write_named_file(target, text.encode("utf-8"))
     except OSError as exc:

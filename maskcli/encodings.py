@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -204,6 +206,12 @@ class SegmentTable:
         return len(self.spans)
 
 
+# The largest annotation JSON read: COCO's panoptic_train2017.json is under 1 GiB; from a pipe
+# or device (no size to check first) a smaller bound keeps /dev/zero from eating memory.
+MAX_ANNOTATIONS_BYTES = 2 * 2**30
+MAX_STREAMED_ANNOTATIONS_BYTES = 256 * 2**20
+
+
 def load_annotations(path: str, categories: str = "original") -> Encoding:
     """A COCO panoptic annotation JSON (``panoptic_val2017.json``) as the coco-panoptic
     :class:`Encoding`: per PNG file name, its segments' category ids, ``original`` or
@@ -212,9 +220,13 @@ def load_annotations(path: str, categories: str = "original") -> Encoding:
         raise UsageError(f"--categories {categories}: expected original or contiguous")
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+            limit = MAX_ANNOTATIONS_BYTES if regular else MAX_STREAMED_ANNOTATIONS_BYTES
+            raw = f.read(limit + 1)
     except OSError as exc:
         raise UsageError(f"--annotations {path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise UsageError(f"--annotations {path}: more than {limit // 2**20} MiB: too big for an annotation file")
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:

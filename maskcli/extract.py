@@ -29,8 +29,16 @@ class TooManyColors(MaskcliError):
     pass
 
 
+def _never_an_input(output, files) -> None:
+    """The palette file must not replace one of the masks it is made from (also through a link)."""
+    if output not in (None, "-"):
+        from maskcli.plan import check_reserved
+
+        check_reserved(output, [(f, f) for f in files], "-o")
+
+
 def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: str = "error",
-                filtered: bool = False, scheduler: str | None = None, channel_order: str = "rgb"):
+                filtered: bool = False, scheduler: str | None = None, channel_order: str = "rgb", output=None):
     """Count pixels and files per color over every mask under ``inputs``.
 
     Returns ``(colors, report)``: ``colors`` maps (r, g, b) to ``[pixels, files]``. Without
@@ -43,6 +51,7 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
             files = find_mask_files(inputs, skipped=skipped)
     except runner.Interrupted:
         files = []
+    _never_an_input(output, files)
     limit = HARD_LIMIT if filtered else max_colors
     progress = runner.Progress(len(files), "extract-palette", enabled=not quiet)
     report = Report("extract-palette", len(files), progress.write, quiet)
@@ -84,11 +93,12 @@ def scan_colors(inputs, jobs: int, max_colors: int, quiet: bool = False, alpha: 
 
 
 def scan_values(inputs, jobs: int, encoding, max_values: int, quiet: bool = False, filtered: bool = False,
-                scheduler: str | None = None):
+                scheduler: str | None = None, output=None):
     """extract-palette --encoding: pixels and files per decoded class id over every input.
     Returns ``(values, report)``: ``values`` maps id to ``[pixels, files]``."""
     skipped: list = []
     files = find_mask_files(inputs, skipped=skipped)
+    _never_an_input(output, files)
     limit = HARD_LIMIT if filtered else max_values
     progress = runner.Progress(len(files), "extract-palette", enabled=not quiet)
     report = Report("extract-palette", len(files), progress.write, quiet)

@@ -13,6 +13,14 @@ import click
 EMBEDDED = "embedded"
 
 
+def interruptible():
+    """Reading a palette, map or annotation file given on the command line: a signal stops it
+    at once (the file may be a FIFO that nobody writes to)."""
+    from maskcli.runner import interruptible as stoppable
+
+    return stoppable()
+
+
 def palette_loader(allow_embedded: bool):
     def load(ctx, param, value):
         if value is None:
@@ -25,7 +33,8 @@ def palette_loader(allow_embedded: bool):
                 "to-index and check", ctx=ctx, param=param)
         from maskcli.palette import load_palette
 
-        return load_palette(value)  # a PaletteError is one line, exit 2 (cli._Group): the
+        with interruptible():  # a FIFO nobody writes to must not outlast Ctrl-C
+            return load_palette(value)  # a PaletteError is one line, exit 2 (cli._Group): the
         # problem is in a file, not in how the command line was typed, so no usage lines
 
     return load
@@ -114,7 +123,8 @@ def build_encoding(name, annotations, categories):
         raise UsageError("--encoding coco-panoptic needs --annotations FILE.json (panoptic_val2017.json)")
     from maskcli.encodings import load_annotations
 
-    return load_annotations(annotations, categories or "original")
+    with interruptible():
+        return load_annotations(annotations, categories or "original")
 
 
 def _inputs(ctx, param, value):
@@ -237,7 +247,8 @@ def stack(*decorators):
 def _map_loader(ctx, param, value):
     from maskcli.remap import load_map
 
-    return load_map(value)  # like a palette: one line, exit 2
+    with interruptible():
+        return load_map(value)  # like a palette: one line, exit 2
 
 
 map_option = click.option(

@@ -162,6 +162,11 @@ def output_name(relpath: str, rename=(), suffix: str = ".png") -> tuple[str, boo
     return stem + suffix, not rename
 
 
+# An -o ending in one of these (and not an existing folder) was meant as a file name, which a
+# folder of outputs must not silently take.
+OTHER_IMAGE_EXTENSIONS = (".png", ".npy", ".tif", ".tiff", ".bmp", ".gif", ".jpg", ".jpeg", ".webp")
+
+
 def make_plan(inputs, output: str, selection: Selection = Selection(), rename=(), base=None, listed=(),
               suffix: str = ".png") -> Plan:
     """Map every input file to its output path under ``output``, mirroring folders below
@@ -190,6 +195,10 @@ def make_plan(inputs, output: str, selection: Selection = Selection(), rename=()
         files = find_mask_files(everything, selection)
         check_collisions([(files[0], output)])
         return Plan([(files[0], output)], os.path.dirname(_absolute(files[0])))
+    other = os.path.splitext(output)[1].lower()
+    if other in OTHER_IMAGE_EXTENSIONS and not _isdir(output):  # a file name meant as a file
+        raise UsageError(f"-o {output}: outputs are {suffix} files: name a single output NAME{suffix}, "
+                         f"or give -o a folder (a name without an image extension, or an existing folder)")
     root = output_root(inputs, listed, base)
     files = find_mask_files(everything, selection, skip_dirs=(output,), problems=problems, skipped=skipped)
     if not storage.is_remote(output) and os.path.exists(output) and not os.path.isdir(output):
@@ -216,6 +225,18 @@ def check_reserved(path: str, jobs, what: str) -> None:
         for role, other in (("an input", src), ("an output", dst)):
             if real(other) == key or (ident is not None and _identity(other) == ident):
                 raise UsageError(f"{what} {path} is {role} of this run{_through_link(path, other)}; choose another name")
+
+
+def check_outside(path: str, tree: str, what: str, role: str) -> None:
+    """Stop when ``path`` is an existing file (or a link to one) inside ``tree``, a folder or
+    a file that the run reads besides its inputs (the photos of --images): writing ``path``
+    would replace it."""
+    path, tree = storage.local_path(path), storage.local_path(tree)
+    if path == "-" or storage.is_remote(path) or storage.is_remote(tree) or not os.path.exists(path):
+        return
+    target, root = os.path.realpath(path), os.path.realpath(tree)
+    if target == root or target.startswith(root.rstrip(os.sep) + os.sep):
+        raise UsageError(f"{what} {path} is {role}{_through_link(path, target)}; choose another name")
 
 
 def check_collisions(jobs) -> None:

@@ -230,7 +230,7 @@ def parse(text: bytes | None) -> dict | None:
         return None
     try:
         rec = json.loads(text.decode("latin-1"))
-    except ValueError:
+    except (ValueError, RecursionError):  # a record someone else wrote, or a hostile one
         return None
     return rec if isinstance(rec, dict) and isinstance(rec.get("digest"), str) else None
 

@@ -189,6 +189,10 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
         from maskcli.plan import check_reserved
 
         check_reserved(options.output, [(f, f) for f in files], "-o")
+        if options.photos is not None:
+            from maskcli.plan import check_outside
+
+            check_outside(options.output, options.photos.images, "-o", "one of the --images photos")
     failed = 0
     for path, reason in problems:
         failed += 1
