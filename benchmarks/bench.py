@@ -817,7 +817,7 @@ def report(results: dict) -> str:
            f"Pillow {meta['pillow']}",
            f"timings: {meta['statistic']}; wall time of a whole subprocess (interpreter start-up included); "
            f"MB = 10^6 bytes",
-           f"maskcli at {meta['maskcli_source'].get('path')} commit {meta['maskcli_source'].get('commit', '?')[:10]}"
+           f"maskcli commit {meta['maskcli_source'].get('commit', '?')[:10]}"
            f" (uncommitted: {', '.join(meta['maskcli_source'].get('uncommitted_changes_in_maskcli', [])) or 'none'})", ""]
     jobs = meta["cpus"]
     for key, s in results.get("datasets", {}).items():
