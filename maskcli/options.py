@@ -13,9 +13,20 @@ import click
 EMBEDDED = "embedded"
 
 
-def interruptible():
-    """Reading a palette, map or annotation file given on the command line: a signal stops it
-    at once (the file may be a FIFO that nobody writes to)."""
+def interruptible(path):
+    """Reading a palette, map or annotation file given on the command line: when it is not a
+    regular file (a FIFO that nobody may write to, a device), a signal stops the read at once.
+    Other reads are short: a signal then stops the run as usual, with its summary."""
+    import contextlib
+    import os
+    import stat
+
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError, TypeError):  # a built-in name, or nothing there (an error soon)
+        special = False
+    if not special:
+        return contextlib.nullcontext()
     from maskcli.runner import interruptible as stoppable
 
     return stoppable()
@@ -33,7 +44,7 @@ def palette_loader(allow_embedded: bool):
                 "to-index and check", ctx=ctx, param=param)
         from maskcli.palette import load_palette
 
-        with interruptible():  # a FIFO nobody writes to must not outlast Ctrl-C
+        with interruptible(value):  # a FIFO nobody writes to must not outlast Ctrl-C
             return load_palette(value)  # a PaletteError is one line, exit 2 (cli._Group): the
         # problem is in a file, not in how the command line was typed, so no usage lines
 
@@ -123,7 +134,7 @@ def build_encoding(name, annotations, categories):
         raise UsageError("--encoding coco-panoptic needs --annotations FILE.json (panoptic_val2017.json)")
     from maskcli.encodings import load_annotations
 
-    with interruptible():
+    with interruptible(annotations):
         return load_annotations(annotations, categories or "original")
 
 
@@ -247,7 +258,7 @@ def stack(*decorators):
 def _map_loader(ctx, param, value):
     from maskcli.remap import load_map
 
-    with interruptible():
+    with interruptible(value):
         return load_map(value)  # like a palette: one line, exit 2
 
 
