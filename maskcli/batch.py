@@ -44,7 +44,7 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions, work
     inputs = list(inputs)
     if "-" in inputs or output == "-":
         return convert_stream(inputs, output, settings, run)
-    plan, interrupted = None, None
+    plan, interrupted, todo = None, None, []
     try:
         with runner.interruptible():  # listing may take long and leaves nothing behind
             plan, todo, current = _list(inputs, output, settings, run)
