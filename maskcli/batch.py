@@ -44,6 +44,15 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions, work
     inputs = list(inputs)
     if "-" in inputs or output == "-":
         return convert_stream(inputs, output, settings, run)
+    if run.jobs > 1 and not run.dry_run and not run.scheduler:
+        runner.prestart(run.jobs)  # the fork server starts up while the inputs are listed
+    try:
+        return _convert_listed(inputs, output, settings, run, worker)
+    finally:
+        runner.stop_helpers()  # reaped even when no pool was used (one file, an error, a signal)
+
+
+def _convert_listed(inputs, output, settings: tasks.Settings, run: RunOptions, worker) -> int:
     plan, interrupted = None, None
     try:
         with runner.interruptible():  # listing may take long and leaves nothing behind
