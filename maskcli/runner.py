@@ -326,8 +326,6 @@ def stop_helpers() -> None:
     _stop_helpers()
 
 
-
-
 def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, scheduler: str | None = None,
         on_crash=None) -> None:
     """Call ``fn(item, *args)`` for each item and ``on_result(item, result)`` in item order.
@@ -546,9 +544,6 @@ def _stop_helpers() -> None:
     from multiprocessing import forkserver, resource_tracker
 
     gc.collect()  # the pool's queues: their semaphores tell the tracker they are gone
-    pids = []
-    # Close both helpers' "alive" pipes first, then wait for both: they exit side by side
-    # instead of one after the other.
     for helper, pid_name, fd_name in ((getattr(forkserver, "_forkserver", None), "_forkserver_pid", "_forkserver_alive_fd"),
                                       (getattr(resource_tracker, "_resource_tracker", None), "_pid", "_fd")):
         pid, fd = getattr(helper, pid_name, None), getattr(helper, fd_name, None)
@@ -565,46 +560,20 @@ def _stop_helpers() -> None:
                     os.unlink(address)
                 except OSError:
                     pass
-        pids.append(pid)
-    for pid in pids:
         _reap(pid)
 
 
 def _reap(pid: int) -> None:
-    """Wait (at most 5 s, then SIGKILL) for child ``pid`` to exit, and reap it. Where the
-    system can tell us when it exits (a pidfd), no polling: the run ends the moment it does."""
     deadline = time.monotonic() + 5
-    pidfd = None
-    if hasattr(os, "pidfd_open"):
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:  # already reaped, or a kernel without pidfds: poll below
-            pidfd = None
     try:
-        if pidfd is not None:
-            import select
-
-            try:
-                readable, _, _ = select.select([pidfd], [], [], 5)
-            except InterruptedError:  # PEP 475 retries; kept for clarity on odd platforms
-                readable = []
-            if not readable:
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return
-        delay = 0.001
         while os.waitpid(pid, os.WNOHANG)[0] == 0:
             if time.monotonic() > deadline:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 return
-            time.sleep(delay)
-            delay = min(0.01, delay * 2)
+            time.sleep(0.01)
     except ChildProcessError:
         pass
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
 
 
 def _stop_gracefully(pool, inflight, on_result, on_crash) -> None:
