@@ -69,7 +69,7 @@ def _may_be_many(inputs, run: RunOptions) -> bool:
 
 
 def _convert_listed(inputs, output, settings: tasks.Settings, run: RunOptions, worker) -> int:
-    plan, interrupted = None, None
+    plan, todo, interrupted = None, [], None  # todo stays empty when a signal stops the listing
     try:
         with runner.interruptible():  # listing may take long and leaves nothing behind
             plan, todo, current = _list(inputs, output, settings, run)
