@@ -44,7 +44,32 @@ def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions, work
     inputs = list(inputs)
     if "-" in inputs or output == "-":
         return convert_stream(inputs, output, settings, run)
-    plan, interrupted, todo = None, None, []
+    if run.jobs > 1 and not run.dry_run and not run.scheduler and _may_be_many(inputs, run):
+        runner.prestart(run.jobs)  # the fork server starts up while the inputs are listed
+    try:
+        return _convert_listed(inputs, output, settings, run, worker)
+    finally:
+        runner.stop_helpers()  # reaped even when no pool was used (one file, an error, a signal)
+
+
+def _may_be_many(inputs, run: RunOptions) -> bool:
+    """Whether the inputs may make enough files for a pool (a folder, a list, a remote URL):
+    a few files named directly run in-process, so no fork server is started for them."""
+    from maskcli import storage
+
+    if run.files_from or len(inputs) >= runner.POOL_MIN_ITEMS:
+        return True
+    for path in inputs:
+        try:
+            if storage.is_remote(os.fspath(path)) or os.path.isdir(path):
+                return True
+        except (TypeError, ValueError):  # an odd name: listing will say what is wrong with it
+            pass
+    return False
+
+
+def _convert_listed(inputs, output, settings: tasks.Settings, run: RunOptions, worker) -> int:
+    plan, todo, interrupted = None, [], None  # todo stays empty when a signal stops the listing
     try:
         with runner.interruptible():  # listing may take long and leaves nothing behind
             plan, todo, current = _list(inputs, output, settings, run)

@@ -155,7 +155,7 @@ inputs_argument = click.argument("inputs", nargs=-1, metavar="INPUT...", callbac
 
 jobs_option = click.option(
     "-j", "--jobs", type=click.IntRange(min=1), callback=_jobs, metavar="N",
-    help="Worker processes. Default: the CPUs this process may use. 1 runs in-process.",
+    help="Worker processes. Default: the CPUs this process may use. 1 (or fewer than 4 files) runs in-process.",
 )
 
 scheduler_option = click.option(

@@ -37,6 +37,7 @@ from maskcli.errors import MaskcliError
 LOST = "the worker process converting it died (killed, or out of memory?)"
 STOP_GRACE = 20.0  # seconds stopping workers get to finish the file they are on, then they are killed
 POLL = 0.1  # seconds between looks for a signal while waiting for workers
+POOL_MIN_ITEMS = 4  # fewer items run in this process: a pool's start-up (~0.3 s) would cost more
 
 
 class PoolFailure(MaskcliError):
@@ -300,11 +301,37 @@ def _pool_context():
 # --------------------------------------------------------------------------- running
 
 
+def prestart(jobs: int) -> None:
+    """Start multiprocessing's fork server (and resource tracker) now, for a run with ``jobs``
+    workers that will begin after some other work (listing the inputs): the fork server
+    imports OpenCV and the decoders while that work goes on, so the first workers start at
+    once. The caller must call :func:`stop_helpers` when the run is over (whether a pool was
+    used or not). Does nothing for ``jobs <= 1``, or where workers cannot be started (``run``
+    says so later, when it needs them)."""
+    if jobs <= 1:
+        return
+    from multiprocessing import spawn
+
+    exe = spawn.get_executable()
+    if exe and not os.access(exe, os.X_OK):
+        return
+    try:
+        _pool_context()
+    except OSError:
+        pass
+
+
+def stop_helpers() -> None:
+    """Stop and reap the fork server and resource tracker, if they run (see :func:`prestart`)."""
+    _stop_helpers()
+
+
 def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, scheduler: str | None = None,
         on_crash=None) -> None:
     """Call ``fn(item, *args)`` for each item and ``on_result(item, result)`` in item order.
 
-    ``jobs == 1`` (or a single item) runs in this process. A worker process that dies makes
+    ``jobs == 1``, or fewer than :data:`POOL_MIN_ITEMS` items, runs in this process (starting
+    workers costs more than converting a few files). A worker process that dies makes
     ``lost_result`` the result of the item it was on, and the run goes on with a new pool.
     With ``scheduler`` (a Dask distributed address) the items run on that cluster instead.
     ``on_crash(items, pids)`` is called when worker processes ``pids`` died while holding
@@ -320,7 +347,7 @@ def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, sched
         if scheduler:
             _run_dask(fn, items, args, scheduler, on_result, lost_result)
             return
-        if jobs <= 1 or len(items) <= 1:
+        if jobs <= 1 or len(items) < POOL_MIN_ITEMS:
             _run_here(fn, items, args, on_result)
             return
         try:

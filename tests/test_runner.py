@@ -107,3 +107,19 @@ def test_workers_that_cannot_be_started_leave_the_work_to_this_process(tmp_path,
     err = capfd.readouterr().err
     assert f"cannot start worker processes ({locked} cannot be run by this user)" in err
     assert "Traceback" not in err
+
+
+def test_a_few_items_run_in_this_process_even_with_jobs():
+    """Starting workers costs more than a few files take: fewer than POOL_MIN_ITEMS stay here."""
+    import os
+
+    from pool_helpers import pid_of_converter
+
+    seen = []
+    items = list(range(runner.POOL_MIN_ITEMS - 1))
+    runner.run(pid_of_converter, items, jobs=2, on_result=lambda i, r: seen.append(r))
+    assert seen == [os.getpid()] * len(items)
+    seen.clear()
+    items = list(range(runner.POOL_MIN_ITEMS * 3))
+    runner.run(pid_of_converter, items, jobs=2, on_result=lambda i, r: seen.append(r))
+    assert os.getpid() not in seen  # enough work: the pool

@@ -354,3 +354,31 @@ def test_a_signal_stops_a_command_that_is_not_a_batch_run_at_once(tmp_path):
     assert proc.returncode == 130 and stderr.decode().strip() == "maskcli: interrupted by SIGINT"
     assert stdout == b""  # it had not got past listing the folder
     assert_group_ends(proc.pid)
+
+
+def test_with_j2_the_fork_server_starts_while_inputs_are_listed_and_is_reaped(tmp_path):
+    """-j 2 starts multiprocessing's helpers before listing (the fork server imports OpenCV and
+    the decoders meanwhile); they are stopped and waited for when the run ends."""
+    for i in range(20):  # 20 folders: listing them (slowed, half a second each) lasts
+        write_png(tmp_path / "in" / f"{i:02d}" / "a.png", COLORS[np.zeros((8, 8), np.intp)])
+    proc = start(command_args("to-index", tmp_path, 2), tmp_path, slow_files=0, slow_list=tmp_path / "in")
+    wait_for(proc, "listing", lambda: (tmp_path / "marks" / "listing").exists())
+    helpers = [pid for pid, _ in group(proc.pid) if pid != proc.pid]
+    listing_still = not (tmp_path / "marks" / "pool").exists()
+    _, stderr = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0, stderr
+    assert listing_still, "the listing was over before it was looked at (a very busy machine?)"
+    assert helpers, "no fork server was started while the inputs were listed"
+    assert_group_ends(proc.pid)
+
+
+@pytest.mark.parametrize("args, status", [(["-j", "2"], 0), (["-j", "2", "--report", "in/0.png"], 2)])
+def test_with_j2_a_run_without_a_pool_leaves_no_process_behind(tmp_path, args, status):
+    """One file (converted in-process), or a usage error found after listing: the helpers
+    started for the pool are still stopped and waited for."""
+    write_png(tmp_path / "in" / "0.png", COLORS[np.zeros((8, 8), np.intp)])
+    proc = start(["to-index", "in", "-o", "out", "-p", "cityscapes", *args], tmp_path, slow_files=0,
+                 cwd=tmp_path)
+    _, stderr = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == status, stderr
+    assert_group_ends(proc.pid)
