@@ -548,7 +548,6 @@ def extract_palette(ctx, inputs, output, order, min_pixels, min_files, max_color
     $ maskcli extract-palette street/*_seg.png --encoding ade20k-full --max-colors 4000 -o ade-full.yaml
     """
     from maskcli import extract
-    from maskcli.masks import write_named_file
     from maskcli.palette import builtin_palettes, load_palette
 
     if not inputs:
@@ -595,15 +594,7 @@ def extract_palette(ctx, inputs, output, order, min_pixels, min_files, max_color
                                                             __version__))
     except extract.TooManyColors as exc:
         raise click.ClickException(str(exc)) from None
-    if output in (None, "-"):
-        click.echo(text, nl=False)
-    else:
-        try:
-            write_named_file(output, text.encode("utf-8"))
-        except OSError as exc:
-            from maskcli.report import shown
-
-            raise click.ClickException(f"cannot write {shown(output)}: {exc.strerror or exc}") from None
+    _emit_text(output, text)
     if quiet:
         return
     hint = None
@@ -616,12 +607,25 @@ def extract_palette(ctx, inputs, output, order, min_pixels, min_files, max_color
     click.echo(f"extract-palette: {len(palette.classes)} classes from {len(colors)} colors in {report.converted} file(s)", err=True)
 
 
+def _emit_text(output, text: str) -> None:
+    """A palette's YAML to stdout (no -o, or '-') or to the file -o names."""
+    from maskcli.masks import write_named_file
+    from maskcli.report import shown
+
+    if output in (None, "-"):
+        click.echo(text, nl=False)
+        return
+    try:
+        write_named_file(output, text.encode("utf-8"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {shown(output)}: {exc.strerror or exc}") from None
+
+
 def _extract_encoded(inputs, output, enc, order, min_pixels, min_files, max_colors, names_from, jobs, scheduler,
                      quiet, filtered):
     """extract-palette --encoding: one class per decoded id, the encoding's void as ignore."""
     from maskcli import extract
     from maskcli.encodings import VOID_DEFAULT, annotation_palette
-    from maskcli.masks import write_named_file
     from maskcli.palette import palette_to_yaml
 
     if names_from is None:
@@ -646,13 +650,7 @@ def _extract_encoded(inputs, output, enc, order, min_pixels, min_files, max_colo
                                                           if names_from else "") + "; class names are placeholders "
              "(class_N) where no --names-from names them: rename them"]
     text = palette_to_yaml(palette, header="\n".join(lines))
-    if output in (None, "-"):
-        click.echo(text, nl=False)
-    else:
-        try:
-            write_named_file(output, text.encode("utf-8"))
-        except OSError as exc:
-            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    _emit_text(output, text)
     if not quiet:
         dropped = f" ({n_dropped} rare id(s) dropped)" if n_dropped else ""
         click.echo(f"extract-palette: {len(palette.classes)} classes from {len(values)} ids in "

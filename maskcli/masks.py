@@ -662,8 +662,8 @@ def write_named_file(path: str | os.PathLike, data: bytes) -> None:
         storage.write_bytes(path, data)
         return
     path = os.fspath(path)
-    fd = _own_descriptor(path)
-    if fd is not None:
+    fd = next((fd for name in _link_chain(path) if (fd := _own_descriptor(name)) is not None), None)
+    if fd is not None:  # also through a link of ours to /dev/stdout
         _write_descriptor(fd, data)
         return
     try:
@@ -690,6 +690,15 @@ def _link_target(path: str) -> str | None:
             return None
         path = os.path.join(os.path.dirname(path), os.readlink(path))
     raise OSError(errno.ELOOP, "too many levels of symbolic links")
+
+
+def _link_chain(path: str):
+    """``path``, then each name its symbolic links lead to (at most 40)."""
+    for _ in range(40):
+        yield path
+        if not os.path.islink(path):
+            return
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
 
 
 def _own_descriptor(path: str) -> int | None:

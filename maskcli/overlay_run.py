@@ -225,18 +225,10 @@ def _size_error(width, height, photo_path, pw, ph) -> MaskError:
 
 def safe_overlay(item, settings: OverlaySettings):
     """``(mask, output, photo)`` -> ``(error or None, None)``; never raises for one file."""
-    from maskcli.tasks import describe_failure
+    from maskcli.tasks import guarded
 
     src, dst, photo = item
-    try:
-        overlay_file(src, photo, dst, settings)
-        return None, None
-    except (MaskError, OSError) as exc:
-        return describe_failure(exc, dst), None
-    except MemoryError:
-        return "out of memory while drawing it", None
-    except Exception as exc:  # a bug: report it for this file, keep going
-        return describe_failure(exc), None
+    return guarded(lambda: overlay_file(src, photo, dst, settings), dst, doing="drawing")
 
 
 # --------------------------------------------------------------------------- the run

@@ -120,18 +120,10 @@ def rasterize_file(src: str, dst: str, settings: RasterizeSettings) -> None:
 
 def safe_rasterize(item, settings: RasterizeSettings):
     """``(annotation, output)`` -> ``(error or None, None)``; never raises for one file."""
-    from maskcli.tasks import describe_failure
+    from maskcli.tasks import guarded
 
     src, dst = item
-    try:
-        rasterize_file(src, dst, settings)
-        return None, None
-    except (MaskError, OSError) as exc:
-        return describe_failure(exc, dst), None
-    except MemoryError:
-        return "out of memory while drawing it", None
-    except Exception as exc:  # a bug: report it for this file, keep going
-        return describe_failure(exc), None
+    return guarded(lambda: rasterize_file(src, dst, settings), dst, doing="drawing")
 
 
 def rasterize_tree(inputs, output: str, settings: RasterizeSettings, run) -> int:

@@ -188,7 +188,7 @@ def decode_encoded(raw, encoding, palette: Palette | None, name: str = "", unkno
     ``unknown="ignore"``, become its ignore index). Returns ``(values, ignored pixels)``."""
     import numpy as np
 
-    from maskcli import convert, encodings
+    from maskcli import encodings
 
     values = encodings.decode(encoding, raw, name, None if palette is None else palette.ignore_index)
     if palette is None:
@@ -336,17 +336,24 @@ def describe_failure(exc: BaseException, dst: str | None = None, verbose: bool =
     return f"internal error, please report it: {type(exc).__name__}: {exc}"
 
 
+def guarded(work, dst: str, verbose: bool = False, doing: str = "converting"):
+    """Run ``work()`` for one file -> ``(None, its info)``, or ``(the one-line reason it
+    failed, info)``: a file's problem (or a bug) is an outcome, never an exception that stops
+    the run. Every command that writes one output per input runs its files through this."""
+    try:
+        return None, work()
+    except (MaskError, OSError) as exc:
+        return failure(exc, dst, verbose)
+    except MemoryError:
+        return f"out of memory while {doing} it", None
+    except Exception as exc:  # a bug: report it for this file, keep going with the others
+        return describe_failure(exc), None
+
+
 def safe_convert(item, settings: Settings):
     """``(src, dst)`` -> ``(error or None, info or None)``."""
     src, dst = item
-    try:
-        return None, convert_file(src, dst, settings)
-    except (MaskError, OSError) as exc:
-        return failure(exc, dst, settings.verbose)
-    except MemoryError:
-        return "out of memory while converting it", None
-    except Exception as exc:  # a bug: report it for this file, keep converting the others
-        return describe_failure(exc), None
+    return guarded(lambda: convert_file(src, dst, settings), dst, settings.verbose)
 
 
 def failure(exc: BaseException, dst: str | None, verbose: bool):

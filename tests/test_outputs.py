@@ -211,17 +211,19 @@ def test_dev_fd_and_dev_stdout_are_written_to_not_replaced(tmp_path):
             if fd is not None:
                 os.close(fd)
     assert result.returncode == 0, result.stderr
-    result = subprocess.run([sys.executable, "-m", "maskcli", "extract-palette", str(tmp_path / "m"), "-q", "-o", "/dev/stdout"],
+    stdout = tmp_path / "stdout"  # a link of ours, so that no test names the real /dev/stdout
+    stdout.symlink_to("/dev/stdout")
+    result = subprocess.run([sys.executable, "-m", "maskcli", "extract-palette", str(tmp_path / "m"), "-q", "-o", str(stdout)],
                             capture_output=True, timeout=DEADLINE)
     assert result.returncode == 0 and b"classes:" in result.stdout, result.stderr
     result = subprocess.run([sys.executable, "-m", "maskcli", "check", str(tmp_path / "m"), "-p", "cityscapes", "-q",
-                             "--report", "/dev/stdout"], capture_output=True, timeout=DEADLINE)
+                             "--report", str(stdout)], capture_output=True, timeout=DEADLINE)
     assert result.returncode == 0 and json.loads(result.stdout)["passed"] == 1, result.stderr
     log = tmp_path / "log.txt"  # stdout appended to a file (>>): the report goes after what is there
     log.write_text("before\n")
     with open(log, "ab") as out:
         result = subprocess.run([sys.executable, "-m", "maskcli", "check", str(tmp_path / "m"), "-p", "cityscapes",
-                                 "-q", "--report", "/dev/stdout"], stdout=out, stderr=subprocess.PIPE, timeout=DEADLINE)
+                                 "-q", "--report", str(stdout)], stdout=out, stderr=subprocess.PIPE, timeout=DEADLINE)
     assert result.returncode == 0, result.stderr
     first, rest = log.read_text().split("\n", 1)
     assert first == "before" and json.loads(rest)["passed"] == 1
