@@ -158,17 +158,19 @@ def legend_entries(index, drawn, settings: OverlaySettings, plte=None):
     return entries
 
 
-def render(mask, photo, settings: OverlaySettings):
-    """The overlay of a decoded mask on its photo ((H, W, 3) BGR), as a BGR array."""
+def render(mask, photo, settings: OverlaySettings, classes=None, in_place: bool = False):
+    """The overlay of a decoded mask on its photo ((H, W, 3) BGR), as a BGR array.
+    ``classes`` is ``classes_of(mask, settings)`` when the caller has it already; with
+    ``in_place`` the photo's array is drawn on (and returned) instead of a copy."""
     import numpy as np
 
     from maskcli import overlay
 
-    index, colors, ignore, plte = classes_of(mask, settings)
+    index, colors, ignore, plte = classes if classes is not None else classes_of(mask, settings)
     labeled = np.ones(index.shape, bool) if settings.show_ignore else index != ignore
     if settings.only:
         labeled &= _selected(index, settings.only)
-    out = overlay.blend(photo, colors, labeled, settings.alpha)
+    out = overlay.blend(photo, colors, labeled, settings.alpha, in_place=in_place)
     if settings.outline:
         overlay.draw_outline(out, colors, overlay.boundaries(index, labeled))
     if settings.legend:
@@ -207,15 +209,45 @@ def photo_size(data: bytes):
         return None
 
 
-def overlay_file(src: str, photo_path: str, dst: str, settings: OverlaySettings) -> None:
+def overlay_file(src: str, photo_path: str, dst: str, settings: OverlaySettings, concurrent: bool = False) -> None:
+    """Draw one overlay. With ``concurrent``, the photo is read and decoded in a second thread
+    while this one decodes and checks the mask (OpenCV and libspng release the GIL): less wall
+    time where a core is idle, more CPU time (docs/performance.md#overlays; the CLI does not
+    use it). Either way a file's errors are the same and come in the same order: the mask's,
+    then the photo's (or their sizes), then the mask's colors."""
     from maskcli import masks
 
-    mask = masks.read_mask(src, settings.channel_order)
+    if concurrent:
+        mask, photo, classes = _read_both(src, photo_path, settings)
+    else:
+        mask = masks.read_mask(src, settings.channel_order)
+        height, width = mask.shape
+        photo = read_photo(photo_path, expect=(width, height))
+        classes = None
     height, width = mask.shape
-    photo = read_photo(photo_path, expect=(width, height))
     if photo.shape[:2] != (height, width):
         raise _size_error(width, height, photo_path, photo.shape[1], photo.shape[0])
-    masks.atomic_write(dst, encode(render(mask, photo, settings), settings))
+    if isinstance(classes, BaseException):
+        raise classes
+    masks.atomic_write(dst, encode(render(mask, photo, settings, classes, in_place=True), settings))
+
+
+def _read_both(src: str, photo_path: str, settings: OverlaySettings):
+    """(mask, photo, classes_of(mask) or the MaskError it raised), the photo decoded in a
+    second thread. The photo's size is compared with the mask's after decoding (the caller
+    does it), since neither is known first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from maskcli import masks
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="maskcli-photo") as pool:
+        photo = pool.submit(read_photo, photo_path)
+        mask = masks.read_mask(src, settings.channel_order)  # its error first (the pool waits)
+        try:
+            classes = classes_of(mask, settings)
+        except MaskError as exc:  # after the photo's errors, as when run in turn
+            classes = exc
+        return mask, photo.result(), classes
 
 
 def _size_error(width, height, photo_path, pw, ph) -> MaskError:
