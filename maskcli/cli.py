@@ -452,24 +452,26 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, 
 @click.option("--seed", type=int, default=0, show_default=True, metavar="N", help="The seed of --sample random.")
 @click.option("--images", type=click.Path(exists=True), metavar="IMAGES",
               help="Draw each mask over its photo: a folder laid out like the masks' (paired as 'maskcli "
-              "overlay' pairs them), or one photo for one mask. Needs -p.")
+              "overlay' pairs them), or one photo for one mask. Needs -p (or coco-panoptic's --annotations).")
 @click.option("--pair", "pair", multiple=True, callback=_pair_rules, metavar="OLD:NEW",
               help="With --images: a mask whose stem ends in OLD pairs with the photo whose stem ends in NEW "
               "(repeatable), e.g. _gtFine_color:_leftImg8bit.")
 @float_option("--alpha", low=0, high=1, default=0.5, show_default=True, metavar="A",
               help="With --images: the opacity of the class colors, blended as 'maskcli overlay' does.")
 @channel_order_option
+@stack(*encoding_options)
 @jobs_option
 @stack(*selection_options)
 @quiet_option
 @click.pass_context
 def sheet(ctx, inputs, output, palette, max_files, columns, size, sample, seed, images, pair, alpha, channel_order,
-          **_):
+          encoding, annotations, categories, **_):
     """Draw a contact sheet: thumbnails of masks with their file names, to see a dataset at a glance.
 
     Color masks are shown as they are, palettized ones through their own colors, index masks
-    through the palette. Thumbnails are scaled with nearest neighbour, so every color on the
-    sheet is a color of a mask. Files are read with -j workers.
+    through the palette. With --encoding, encoded label images (instance, panoptic) are decoded
+    to class ids first and drawn as index masks. Thumbnails are scaled with nearest neighbour,
+    so every color on the sheet is a color of a mask. Files are read with -j workers.
 
     \b
     $ maskcli sheet gtFine/val --include '*_color.png' -o sheet.png
@@ -477,9 +479,19 @@ def sheet(ctx, inputs, output, palette, max_files, columns, size, sample, seed, 
     $ maskcli sheet masks/ -p my-palette.yaml --sample worst -o problems.png
     $ maskcli sheet gtFine/val --include '*_color.png' -p cityscapes --images leftImg8bit/val \\
           --pair _gtFine_color:_leftImg8bit -o overlays.png
+    $ maskcli sheet panoptic_val2017/ --encoding coco-panoptic --annotations panoptic_val2017.json -o sheet.png
     """
     from maskcli.visualize import Photos, SheetOptions, make_sheet
 
+    enc = build_encoding(encoding, annotations, categories)
+    if enc is not None:
+        if channel_order != "rgb":
+            raise _UsageProblem("--channel-order does not apply to --encoding: encoded values are decoded exactly, "
+                                "never matched as colors")
+        if palette is None:  # coco-panoptic: the annotation JSON's categories name and color the ids
+            from maskcli.encodings import annotation_palette
+
+            palette = annotation_palette(enc)
     if images and palette is None:
         raise _UsageProblem("--images needs -p PALETTE (which pixels are ignore pixels, left as the photo)")
     if pair and not images:
@@ -492,7 +504,7 @@ def sheet(ctx, inputs, output, palette, max_files, columns, size, sample, seed, 
               "report": None}
     options = SheetOptions(output, max_files, columns, size, sample, seed, Photos(images, pair) if images else None,
                            alpha)
-    sys.exit(make_sheet(inputs, palette, options, _run_options(params), channel_order))
+    sys.exit(make_sheet(inputs, palette, options, _run_options(params), channel_order, enc))
 
 
 @cli.command("extract-palette")

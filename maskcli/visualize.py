@@ -163,9 +163,12 @@ def _note(found: dict) -> str:
     return ""
 
 
-def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_options, channel_order: str = "rgb") -> int:
+def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_options, channel_order: str = "rgb",
+               encoding=None) -> int:
     """`maskcli sheet`: choose the files, thumbnail them in the pool, draw and write the sheet.
-    Returns the exit status (1 when some file could not be read; the sheet is written anyway)."""
+    Returns the exit status (1 when some file could not be read; the sheet is written anyway).
+    ``encoding`` (an encodings.Encoding, --encoding): the inputs are encoded label images,
+    drawn as the index masks of their decoded class ids."""
     from maskcli import sheet
     from maskcli.errors import UsageError
     from maskcli.report import EXIT_FAILED, EXIT_OK
@@ -199,7 +202,7 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
         say(f"error: {path}: {reason}")
     # A signal stops these runs between files (runner.Interrupted reaches the command line,
     # which says so and exits 128 + its number); the sheet is then not written.
-    checked = _check_all(files, palette, channel_order, run_options) if options.sample == "worst" else {}
+    checked = _check_all(files, palette, channel_order, run_options, encoding) if options.sample == "worst" else {}
     chosen = sheet.choose(files, options.sample, options.max_files, options.seed,
                           {src: badness(found) for src, found in checked.items()})
     jobs = chosen
@@ -208,7 +211,7 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
         jobs = [(src, (), paired[src]) for src in chosen]
     progress = runner.Progress(len(chosen), "sheet", enabled=not run_options.quiet)
     try:
-        thumbs = run_thumbnails(jobs, ThumbSettings(options.size, palette, channel_order, options.alpha),
+        thumbs = run_thumbnails(jobs, ThumbSettings(options.size, palette, channel_order, options.alpha, encoding),
                                 run_options.jobs, progress)
     finally:
         progress.close()
@@ -234,6 +237,8 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
     title = f"{len(chosen)} of {len(files)} masks, {how}"
     if len(chosen) == len(files):
         title = f"{len(files)} masks" + (f", {how}" if options.sample == "worst" else "")
+    if encoding is not None:
+        title += f", {encoding.name} decoded"
     if options.photos is not None:
         title += f"; over their photos (alpha {options.alpha:g})"
     data = sheet.png_bytes(sheet.layout(tiles, options.columns, options.size, title))
@@ -245,12 +250,12 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _check_all(files, palette, channel_order, run_options) -> dict:
+def _check_all(files, palette, channel_order, run_options, encoding=None) -> dict:
     """check's findings for every file (for --sample worst), through the pool."""
     from maskcli import check
 
     checked = {}
-    settings = check.CheckSettings(palette, indices=None, channel_order=channel_order)
+    settings = check.CheckSettings(palette, indices=None, channel_order=channel_order, encoding=encoding)
     progress = runner.Progress(len(files), "check", enabled=not run_options.quiet)
 
     def on_result(src, found):
