@@ -57,15 +57,18 @@ class OverlaySettings:
 def read_photo(path: str, expect=None):
     """A photo as an (H, W, 3) uint8 BGR array, as stored (EXIF orientation is not applied:
     masks are drawn on the stored pixels). Gray photos become three equal channels, 16-bit
-    ones 8-bit, alpha is dropped. Raises ReadError naming the photo; with ``expect`` (width,
-    height), a photo whose header says another size raises MaskError before decoding."""
+    ones 8-bit, alpha is dropped. ``path`` is a local path or a remote URL (s3://...). Raises
+    ReadError naming the photo; with ``expect`` (width, height), a photo whose header says
+    another size raises MaskError before decoding."""
     import cv2
     import numpy as np
 
+    from maskcli import storage
     from maskcli.masks import max_pixels, read_regular_file
 
     try:
-        data = read_regular_file(path)
+        local = storage.local_path(path)
+        data = storage.read_bytes(local) if storage.is_remote(local) else read_regular_file(local)
     except ReadError as exc:
         raise ReadError(f"its photo {path}: {exc}") from None
     if expect is not None and data:  # a photo of another size is refused before it is decoded
@@ -318,10 +321,10 @@ def _plan(inputs, output, settings: OverlaySettings, run):
 
 def _pair(plan, jobs, images: str, rules):
     """Each (mask, output) job with its photo, or the reason it has none."""
-    from maskcli.pairing import Photos
+    from maskcli.pairing import Photos, is_one_photo
     from maskcli.plan import _relative
 
-    if os.path.isfile(images):
+    if is_one_photo(images):
         if len(jobs) != 1:
             raise UsageError(f"--images {images} is a file: it pairs with exactly one mask, not {len(jobs)}")
         return [(jobs[0][0], jobs[0][1], images, None)]
@@ -407,8 +410,13 @@ def _list(inputs, output, images, rules, settings: OverlaySettings, run):
 
 
 def _newer(dst: str, photo: str) -> bool:
-    """The output is newer than its photo (a new photo redraws the overlay)."""
+    """The output is newer than its photo (a new photo redraws the overlay). Either may be
+    remote; where a store keeps no modification times, the output's record alone decides (as
+    for the mask, plan.is_up_to_date)."""
+    from maskcli.pairing import modified
+
     try:
-        return os.stat(dst).st_mtime_ns > os.stat(photo).st_mtime_ns
-    except OSError:
+        out, into = modified(dst), modified(photo)
+    except (OSError, MaskError):
         return False
+    return out is None or into is None or out > into

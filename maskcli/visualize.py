@@ -104,20 +104,27 @@ def run_thumbnails(jobs_list, settings: ThumbSettings, jobs: int, progress=None)
 def pair_photos(files, inputs, run_options, photos: Photos) -> dict:
     """{mask: (photo path, None) or (None, why there is none)}, by the pairing rule of
     `maskcli overlay` (relative path below the input folder, stem rewritten by --pair)."""
+    from maskcli import storage
     from maskcli.errors import UsageError
     from maskcli.pairing import Photos as Finder
+    from maskcli.pairing import is_one_photo
     from maskcli.plan import _inside, _relative, common_root
 
-    if os.path.isfile(photos.images):
+    if is_one_photo(photos.images):
         if len(files) != 1:
             raise UsageError(f"--images {photos.images} is a file: it pairs with exactly one mask, not {len(files)}")
         return {files[0]: (photos.images, None)}
-    folders = [i for i in inputs if os.path.isdir(i)]
+    inputs = [storage.local_path(i) for i in inputs]
+    folders = [i for i in inputs if (storage.is_dir(i) if storage.is_remote(i) else os.path.isdir(i))]
     root = common_root(folders) if folders else None
     finder = Finder(photos.images, photos.rules)
     # relative to the input folder(s), as overlay pairs them; a mask named directly by its name
-    return {src: finder.find(_relative(src, root) if root and _inside(src, root) else os.path.basename(src))
+    return {src: finder.find(_relative(src, root) if root and _inside(src, root) else _name(src), src)
             for src in files}
+
+
+def _name(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1] if "://" in path else os.path.basename(path)
 
 
 def find_files(inputs, run_options, problems: list, skipped: list) -> list[str]:
@@ -171,6 +178,7 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
     drawn as the index masks of their decoded class ids."""
     from maskcli import sheet
     from maskcli.errors import UsageError
+    from maskcli.pairing import is_one_photo
     from maskcli.report import EXIT_FAILED, EXIT_OK
 
     problems: list = []
@@ -186,7 +194,7 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
     if not files and not problems:
         raise UsageError("no mask files found in the inputs")
     _check_sheet_size(min(options.max_files, len(files)), options)
-    if options.photos is not None and os.path.isfile(options.photos.images) and len(files) != 1:
+    if options.photos is not None and is_one_photo(options.photos.images) and len(files) != 1:
         raise UsageError(f"--images {options.photos.images} is a file: it pairs with exactly one mask, not {len(files)}")
     if options.output != "-":
         from maskcli.plan import check_reserved
