@@ -124,7 +124,9 @@ def pair_photos(files, inputs, run_options, photos: Photos) -> dict:
 
 
 def _name(path: str) -> str:
-    return path.rstrip("/").rsplit("/", 1)[-1] if "://" in path else os.path.basename(path)
+    from maskcli import storage
+
+    return path.rstrip("/").rsplit("/", 1)[-1] if storage.is_remote(path) else os.path.basename(path)
 
 
 def find_files(inputs, run_options, problems: list, skipped: list) -> list[str]:

@@ -657,3 +657,15 @@ def test_sheet_encoding_failures_and_usage_errors(tmp_path):
         res = invoke("sheet", tmp_path / "m", "-o", tmp_path / "u.png", *extra)
         assert res.exit_code == 2 and message in res.stderr, (extra, res.stderr)
         assert not (tmp_path / "u.png").exists()
+
+
+def test_sheet_over_photos_in_the_masks_own_folder_never_takes_a_mask_as_its_photo(tmp_path):
+    rgb = np.zeros((16, 32, 3), np.uint8)
+    rgb[:] = ROAD
+    write_png(tmp_path / "data/x.png", rgb)  # the mask
+    Image.fromarray(np.full((16, 32, 3), (200, 100, 50), np.uint8)).save(tmp_path / "data/x.bmp")  # its photo
+    out = tmp_path / "s.png"
+    res = invoke("sheet", tmp_path / "data", "--include", "*.png", "-p", "cityscapes", "--images", tmp_path / "data",
+                 "-o", out, "--size", "32", "-q")
+    assert res.exit_code == 0, res.stderr  # not "2 candidate photos: data/x.bmp and data/x.png"
+    assert (164, 82, 89) in colors_of(out)  # round_half_up(0.5 * photo + 0.5 * road)
