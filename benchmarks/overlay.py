@@ -1,22 +1,26 @@
 """What an overlay costs next to what it cannot avoid: decoding the photo and encoding the output.
 
-    python benchmarks/overlay.py [--mask M.png] [--repeat 7] [--dir /tmp/somewhere] [--cpu]
+    python benchmarks/overlay.py [--mask M.png] [--repeat 15] [--dir /tmp/somewhere]
 
 For a 2048x1024 Cityscapes color mask (the corpus's Label1024Full/00100027.png when present,
-else a generated street-like mask) and a generated photo of its size, in this process, best of
---repeat runs each:
+else a generated street-like mask), the same labels as a grayscale index mask (what
+`to-index` writes), and a generated photo of its size, in this process:
 - baseline: read + decode the photo (maskcli's read_photo) + encode the output image (the
   overlay itself, as OpenCV encodes it);
 - overlay: maskcli's whole per-file work (read and check the mask, read the photo, blend,
-  encode, stamp the record, write the file), for each case below;
-and prints overlay / baseline, and the time of decoding the mask alone (which the baseline
-does not include). Cases: PNG photo -> PNG output (Cityscapes' own layout),
-JPEG photo -> JPEG output, and the PNG case with --outline --legend.
+  encode, stamp the record, write the file), in turn ("sequential", what each file of a
+  batch run does) and with the mask and the photo decoded in two threads ("concurrent",
+  what overlay_file(..., concurrent=True) does; the CLI does not use it).
+The three are run in turn, --repeat times (paired runs: a busy minute slows all three of a
+round), each timed in CPU time (this process, all threads) and wall time. It prints medians
+(and bests) in ms, the median (and best) of the per-round ratios overlay / baseline, and the
+decode times of the masks with both decoders (libspng through pyspng, and OpenCV).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -27,16 +31,11 @@ import numpy as np
 CORPUS_MASK = Path(__file__).resolve().parents[2] / "shared/corpus/PhotographicImageSynthesis/data/cityscapes/Label1024Full/00100027.png"
 
 
-CLOCK = time.perf_counter
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = CLOCK()
-        fn()
-        times.append(CLOCK() - start)
-    return min(times)
+def timed(fn):
+    """(CPU seconds, wall seconds) of one call."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    fn()
+    return time.process_time() - cpu, time.perf_counter() - wall
 
 
 def photo_like(shape, seed=0) -> np.ndarray:
@@ -60,24 +59,37 @@ def street_mask(shape) -> np.ndarray:
     return mask
 
 
+def decoders(path: Path, repeat: int) -> str:
+    """Best CPU ms of decoding ``path`` with libspng (pyspng) and with OpenCV."""
+    import cv2
+
+    data = path.read_bytes()
+    out = []
+    try:
+        import pyspng
+
+        out.append(f"libspng {min(timed(lambda: pyspng.load(data))[0] for _ in range(repeat)) * 1e3:.1f} ms")
+    except ImportError:
+        out.append("libspng: pyspng not installed")
+    buf = np.frombuffer(data, np.uint8)
+    cv_ms = min(timed(lambda: cv2.imdecode(buf, cv2.IMREAD_UNCHANGED))[0] for _ in range(repeat)) * 1e3
+    out.append(f"OpenCV {cv_ms:.1f} ms")
+    return ", ".join(out)
+
+
 def main() -> None:
     import cv2
 
     from maskcli.cli import cli  # noqa: F401  (import cost outside the timings)
-    from maskcli.masks import read_mask
-    from maskcli.overlay_run import OverlaySettings, overlay_file, read_photo, render
+    from maskcli.masks import png_decoder, read_mask
+    from maskcli.overlay_run import OverlaySettings, classes_of, overlay_file, read_photo, render
     from maskcli.palette import load_palette
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--mask", type=Path, default=CORPUS_MASK if CORPUS_MASK.is_file() else None)
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--dir", type=Path, default=None)
-    ap.add_argument("--cpu", action="store_true",
-                    help="Measure this process's CPU time instead of wall time (steadier on a busy machine).")
     args = ap.parse_args()
-    global CLOCK
-    if args.cpu:
-        CLOCK = time.process_time
     work = Path(args.dir or tempfile.mkdtemp(prefix="maskcli-overlay-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     if args.mask is not None:
@@ -85,35 +97,56 @@ def main() -> None:
     else:
         mask_path = work / "mask.png"
         cv2.imwrite(str(mask_path), street_mask((1024, 2048))[..., ::-1])
-    shape = cv2.imread(str(mask_path)).shape[:2]
+    palette = load_palette("cityscapes")
+    index, *_ = classes_of(read_mask(str(mask_path)), OverlaySettings("overlay", palette))
+    index_path = work / "index.png"  # the same labels as to-index writes them: 8-bit grayscale
+    cv2.imwrite(str(index_path), index.astype(np.uint8))
+    shape = index.shape
     photo = photo_like(shape)
     cv2.imwrite(str(work / "photo.png"), photo)
     cv2.imwrite(str(work / "photo.jpg"), photo, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    palette = load_palette("cityscapes")
-    clock = "CPU time" if args.cpu else "wall time"
-    print(f"mask {mask_path} ({shape[1]}x{shape[0]}), photos in {work}; {clock}, best of {args.repeat}")
+    print(f"mask {mask_path} ({shape[1]}x{shape[0]}, {mask_path.stat().st_size} bytes), index mask "
+          f"{index_path.stat().st_size} bytes, photos in {work}; masks.py decodes RGB PNGs with {png_decoder()}; "
+          f"{args.repeat} paired rounds, CPU = this process (all threads), ms")
+    print(f"decoding the color mask: {decoders(mask_path, args.repeat)}; the index mask: {decoders(index_path, args.repeat)}")
     cases = [
-        ("PNG photo -> PNG", "photo.png", "png", {}),
-        ("JPEG photo -> JPEG", "photo.jpg", "jpeg", {}),
-        ("PNG -> PNG, --outline --legend", "photo.png", "png", {"outline": True, "legend": True}),
+        ("color mask, PNG photo -> PNG", mask_path, "photo.png", "png", {}),
+        ("color mask, JPEG photo -> JPEG", mask_path, "photo.jpg", "jpeg", {}),
+        ("index mask, PNG photo -> PNG", index_path, "photo.png", "png", {}),
+        ("index mask, JPEG photo -> JPEG", index_path, "photo.jpg", "jpeg", {}),
+        ("color mask, PNG -> PNG, --outline --legend", mask_path, "photo.png", "png", {"outline": True, "legend": True}),
     ]
-    results = []
-    for title, photo_name, fmt, extra in cases:
+    for title, mask, photo_name, fmt, extra in cases:
         settings = OverlaySettings("overlay", palette, format=fmt, **extra)
         src = str(work / photo_name)
         ext, params = (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 90]) if fmt == "jpeg" else (".png", [])
-        output_image = render(read_mask(str(mask_path)), read_photo(src), settings)  # what gets encoded
-        decode = best(lambda: read_photo(src), args.repeat)
-        encode = best(lambda: cv2.imencode(ext, output_image, params), args.repeat)
-        mask_decode = best(lambda: read_mask(str(mask_path)), args.repeat)
+        output_image = render(read_mask(str(mask)), read_photo(src), settings)  # what gets encoded
         dst = str(work / f"out{ext}")
-        whole = best(lambda: overlay_file(str(mask_path), src, dst, settings), args.repeat)
-        base = decode + encode
-        results.append((title, decode, encode, mask_decode, whole))
-        print(f"{title:32s} decode photo {decode * 1e3:6.1f} ms + encode output {encode * 1e3:6.1f} ms = "
-              f"{base * 1e3:6.1f} ms; overlay {whole * 1e3:6.1f} ms (of which decoding the mask "
-              f"{mask_decode * 1e3:5.1f} ms); ratio {whole / base:.2f}, without the mask's decode "
-              f"{(whole - mask_decode) / base:.2f}")
+
+        def baseline():
+            read_photo(src)
+            cv2.imencode(ext, output_image, params)
+
+        runs = {"base": baseline,
+                "seq": lambda: overlay_file(str(mask), src, dst, settings),
+                "conc": lambda: overlay_file(str(mask), src, dst, settings, concurrent=True)}
+        for fn in runs.values():  # warm-up
+            fn()
+        got = {name: [] for name in runs}
+        for _ in range(args.repeat):
+            for name, fn in runs.items():
+                got[name].append(timed(fn))
+        print(f"\n{title}")
+        for clock, i in (("CPU", 0), ("wall", 1)):
+            base = [t[i] for t in got["base"]]
+            line = f"  {clock:4s} baseline {statistics.median(base) * 1e3:6.1f} (best {min(base) * 1e3:5.1f})"
+            for name in ("seq", "conc"):
+                mine = [t[i] for t in got[name]]
+                ratios = [m / b for m, b in zip(mine, base)]
+                line += (f" | {'sequential' if name == 'seq' else 'concurrent'} {statistics.median(mine) * 1e3:6.1f}"
+                         f" (best {min(mine) * 1e3:5.1f}) ratio {statistics.median(ratios):.2f}"
+                         f" (best {min(ratios):.2f})")
+            print(line)
     sys.stdout.flush()
 
 

@@ -114,6 +114,38 @@ def _pair_rules(ctx, param, value):
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
+def _images_path(folder_only: bool):
+    """--images: a local photo or folder that exists, or a remote URL (s3://bucket/photos, any
+    fsspec store, as for mask inputs) that exists; file:// URLs become local paths."""
+
+    def callback(ctx, param, value):
+        import os
+
+        from maskcli import storage
+
+        if value is None:
+            return None
+        path = storage.local_path(value)
+        if storage.is_remote(path):
+            try:
+                storage.filesystem(storage.protocol(path))
+            except UsageError as exc:
+                raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+            if storage.is_dir(path):
+                return path
+            if folder_only or not storage.exists(path):
+                raise click.BadParameter(f"{value}: no such folder in the store" if folder_only
+                                         else f"{value}: no such folder or object in the store", ctx=ctx, param=param)
+            return path
+        if not os.path.exists(path):
+            raise click.BadParameter(f"Path {value!r} does not exist.", ctx=ctx, param=param)
+        if folder_only and not os.path.isdir(path):
+            raise click.BadParameter(f"Directory {value!r} is a file.", ctx=ctx, param=param)
+        return path
+
+    return callback
+
+
 def _png_name(ctx, param, value):
     """A picture maskcli writes as PNG must not get another image format's name."""
     import os
@@ -384,9 +416,10 @@ def remap(ctx, inputs, output, mapping, encoding, instances, fmt, **_):
 @click.option("--html", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE.html",
               help="Write a self-contained HTML report (summary, class table and chart, files with "
               "problems with their unknown colors and thumbnails, a sample of thumbnails) to FILE.html.")
-@click.option("--images", type=click.Path(exists=True, file_okay=False), metavar="IMAGES",
+@click.option("--images", callback=_images_path(folder_only=True), metavar="IMAGES",
               help="With --html: the photos (a folder laid out like the masks', paired as 'maskcli overlay' "
-              "pairs them); the report then shows each mask over its photo too.")
+              "pairs them; local or a URL such as s3://bucket/photos); the report then shows each mask "
+              "over its photo too.")
 @click.option("--pair", "pair", multiple=True, callback=_pair_rules, metavar="OLD:NEW",
               help="With --images: a mask whose stem ends in OLD pairs with the photo whose stem ends in NEW.")
 @float_option("--alpha", low=0, high=1, default=0.5, show_default=True, metavar="A",
@@ -450,26 +483,29 @@ def check(ctx, inputs, palette, indices, strict, channel_order, encoding, plot, 
               help="Which masks when there are more than --max: a seeded random sample, the first in path "
               "order, or the worst first (most unknown colors or values, as check finds; needs -p).")
 @click.option("--seed", type=int, default=0, show_default=True, metavar="N", help="The seed of --sample random.")
-@click.option("--images", type=click.Path(exists=True), metavar="IMAGES",
+@click.option("--images", callback=_images_path(folder_only=False), metavar="IMAGES",
               help="Draw each mask over its photo: a folder laid out like the masks' (paired as 'maskcli "
-              "overlay' pairs them), or one photo for one mask. Needs -p.")
+              "overlay' pairs them; local or a URL such as s3://bucket/photos), or one photo for one mask. "
+              "Needs -p (or coco-panoptic's --annotations).")
 @click.option("--pair", "pair", multiple=True, callback=_pair_rules, metavar="OLD:NEW",
               help="With --images: a mask whose stem ends in OLD pairs with the photo whose stem ends in NEW "
               "(repeatable), e.g. _gtFine_color:_leftImg8bit.")
 @float_option("--alpha", low=0, high=1, default=0.5, show_default=True, metavar="A",
               help="With --images: the opacity of the class colors, blended as 'maskcli overlay' does.")
 @channel_order_option
+@stack(*encoding_options)
 @jobs_option
 @stack(*selection_options)
 @quiet_option
 @click.pass_context
 def sheet(ctx, inputs, output, palette, max_files, columns, size, sample, seed, images, pair, alpha, channel_order,
-          **_):
+          encoding, annotations, categories, **_):
     """Draw a contact sheet: thumbnails of masks with their file names, to see a dataset at a glance.
 
     Color masks are shown as they are, palettized ones through their own colors, index masks
-    through the palette. Thumbnails are scaled with nearest neighbour, so every color on the
-    sheet is a color of a mask. Files are read with -j workers.
+    through the palette. With --encoding, encoded label images (instance, panoptic) are decoded
+    to class ids first and drawn as index masks. Thumbnails are scaled with nearest neighbour,
+    so every color on the sheet is a color of a mask. Files are read with -j workers.
 
     \b
     $ maskcli sheet gtFine/val --include '*_color.png' -o sheet.png
@@ -477,9 +513,19 @@ def sheet(ctx, inputs, output, palette, max_files, columns, size, sample, seed, 
     $ maskcli sheet masks/ -p my-palette.yaml --sample worst -o problems.png
     $ maskcli sheet gtFine/val --include '*_color.png' -p cityscapes --images leftImg8bit/val \\
           --pair _gtFine_color:_leftImg8bit -o overlays.png
+    $ maskcli sheet panoptic_val2017/ --encoding coco-panoptic --annotations panoptic_val2017.json -o sheet.png
     """
     from maskcli.visualize import Photos, SheetOptions, make_sheet
 
+    enc = build_encoding(encoding, annotations, categories)
+    if enc is not None:
+        if channel_order != "rgb":
+            raise _UsageProblem("--channel-order does not apply to --encoding: encoded values are decoded exactly, "
+                                "never matched as colors")
+        if palette is None:  # coco-panoptic: the annotation JSON's categories name and color the ids
+            from maskcli.encodings import annotation_palette
+
+            palette = annotation_palette(enc)
     if images and palette is None:
         raise _UsageProblem("--images needs -p PALETTE (which pixels are ignore pixels, left as the photo)")
     if pair and not images:
@@ -492,7 +538,7 @@ def sheet(ctx, inputs, output, palette, max_files, columns, size, sample, seed, 
               "report": None}
     options = SheetOptions(output, max_files, columns, size, sample, seed, Photos(images, pair) if images else None,
                            alpha)
-    sys.exit(make_sheet(inputs, palette, options, _run_options(params), channel_order))
+    sys.exit(make_sheet(inputs, palette, options, _run_options(params), channel_order, enc))
 
 
 @cli.command("extract-palette")
@@ -664,9 +710,10 @@ def _extract_encoded(inputs, output, enc, order, min_pixels, min_files, max_colo
                   ".png (or .jpg with --format jpeg). For a single mask, a file name ending in .png, .jpg "
                   "or .jpeg (the extension picks the format)."),
     palette_option(allow_embedded=True),
-    click.option("--images", required=True, type=click.Path(exists=True), metavar="IMAGES",
+    click.option("--images", required=True, callback=_images_path(folder_only=False), metavar="IMAGES",
                  help="The photos: a folder laid out like the masks' (same relative folders and stems, "
-                 "any of .jpg .jpeg .png .webp .bmp .tif .tiff), or one photo for one mask."),
+                 "any of .jpg .jpeg .png .webp .bmp .tif .tiff), or one photo for one mask; local, or a "
+                 "URL such as s3://bucket/photos."),
     click.option("--pair", "pair", multiple=True, callback=_pair_rules, metavar="OLD:NEW",
                  help="A mask whose stem ends in OLD pairs with the photo whose stem ends in NEW instead "
                  "(repeatable; the first match wins), e.g. _gtFine_color:_leftImg8bit."),

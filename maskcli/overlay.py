@@ -45,14 +45,19 @@ def blend_table(alpha: float) -> np.ndarray:
     return table
 
 
-def blend(photo: np.ndarray, colors: np.ndarray, labeled: np.ndarray, alpha: float) -> np.ndarray:
+def blend(photo: np.ndarray, colors: np.ndarray, labeled: np.ndarray, alpha: float,
+          in_place: bool = False) -> np.ndarray:
     """``photo`` (H, W, 3) uint8 with ``colors`` (H, W, 3) uint8 blended over the ``labeled``
-    (H, W) bool pixels at opacity ``alpha``; a new array. See the module docstring.
+    (H, W) bool pixels at opacity ``alpha``: a new array, or with ``in_place`` ``photo`` itself,
+    changed (saves a copy; when ``photo`` is not a writable C-contiguous array a copy is
+    made all the same: use the returned array). See the module docstring.
 
     Works on blocks of rows. When ``alpha * 256`` is a whole number k (0.5, 0.25, 0.75, ...)
     the formula is exact in integers: ``((256 - k) * photo + k * color + 128) >> 8`` (every
-    term of the double expression is exact then); any other alpha goes through
-    :func:`blend_table`. Both give the formula's value bit for bit."""
+    term of the double expression is exact then), which for A = 0.5 is the rounded-up mean
+    ``(photo + color + 1) >> 1 = (photo | color) - ((photo ^ color) >> 1)``, computed in
+    8 bits; any other alpha goes through :func:`blend_table`. All give the formula's value
+    bit for bit."""
     import cv2
 
     photo, colors = _rgb_array(photo, "photo"), _rgb_array(colors, "colors")
@@ -63,20 +68,26 @@ def blend(photo: np.ndarray, colors: np.ndarray, labeled: np.ndarray, alpha: flo
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     k = alpha * 256
     table = None if k == int(k) else blend_table(alpha)
-    out = photo.copy()
+    out = photo if in_place and photo.flags.c_contiguous and photo.flags.writeable else photo.copy()
     height, width = labeled.shape
     if not height or not width:
         return out
     keep8 = np.ascontiguousarray(labeled, dtype=bool).view(np.uint8)
     step = max(1, (1 << 16) // width)  # blocks of ~64 Ki pixels stay in the cache
-    wide = np.empty((min(step, height), width, 3), np.uint16)
+    half = k == 128
+    wide = np.empty((min(step, height), width, 3), np.uint8 if half else np.uint16)
     other = np.empty_like(wide)
     mixed = np.empty(wide.shape, np.uint8)
     for top in range(0, height, step):
         rows = slice(top, top + step)
         n = min(step, height - top)
         a, b, m = wide[:n], other[:n], mixed[:n]
-        if table is None:
+        if half:  # (p | c) - ((p ^ c) >> 1): the mean rounded up, no widening
+            np.bitwise_xor(photo[rows], colors[rows], out=a)
+            a >>= 1
+            np.bitwise_or(photo[rows], colors[rows], out=m)
+            m -= a
+        elif table is None:
             np.multiply(photo[rows], 256 - int(k), out=a, dtype=np.uint16)
             np.multiply(colors[rows], int(k), out=b, dtype=np.uint16)
             a += b

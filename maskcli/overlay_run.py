@@ -57,15 +57,18 @@ class OverlaySettings:
 def read_photo(path: str, expect=None):
     """A photo as an (H, W, 3) uint8 BGR array, as stored (EXIF orientation is not applied:
     masks are drawn on the stored pixels). Gray photos become three equal channels, 16-bit
-    ones 8-bit, alpha is dropped. Raises ReadError naming the photo; with ``expect`` (width,
-    height), a photo whose header says another size raises MaskError before decoding."""
+    ones 8-bit, alpha is dropped. ``path`` is a local path or a remote URL (s3://...). Raises
+    ReadError naming the photo; with ``expect`` (width, height), a photo whose header says
+    another size raises MaskError before decoding."""
     import cv2
     import numpy as np
 
+    from maskcli import storage
     from maskcli.masks import max_pixels, read_regular_file
 
     try:
-        data = read_regular_file(path)
+        local = storage.local_path(path)
+        data = storage.read_bytes(local) if storage.is_remote(local) else read_regular_file(local)
     except ReadError as exc:
         raise ReadError(f"its photo {path}: {exc}") from None
     if expect is not None and data:  # a photo of another size is refused before it is decoded
@@ -158,17 +161,19 @@ def legend_entries(index, drawn, settings: OverlaySettings, plte=None):
     return entries
 
 
-def render(mask, photo, settings: OverlaySettings):
-    """The overlay of a decoded mask on its photo ((H, W, 3) BGR), as a BGR array."""
+def render(mask, photo, settings: OverlaySettings, classes=None, in_place: bool = False):
+    """The overlay of a decoded mask on its photo ((H, W, 3) BGR), as a BGR array.
+    ``classes`` is ``classes_of(mask, settings)`` when the caller has it already; with
+    ``in_place`` the photo's array is drawn on (and returned) instead of a copy."""
     import numpy as np
 
     from maskcli import overlay
 
-    index, colors, ignore, plte = classes_of(mask, settings)
+    index, colors, ignore, plte = classes if classes is not None else classes_of(mask, settings)
     labeled = np.ones(index.shape, bool) if settings.show_ignore else index != ignore
     if settings.only:
         labeled &= _selected(index, settings.only)
-    out = overlay.blend(photo, colors, labeled, settings.alpha)
+    out = overlay.blend(photo, colors, labeled, settings.alpha, in_place=in_place)
     if settings.outline:
         overlay.draw_outline(out, colors, overlay.boundaries(index, labeled))
     if settings.legend:
@@ -207,15 +212,45 @@ def photo_size(data: bytes):
         return None
 
 
-def overlay_file(src: str, photo_path: str, dst: str, settings: OverlaySettings) -> None:
+def overlay_file(src: str, photo_path: str, dst: str, settings: OverlaySettings, concurrent: bool = False) -> None:
+    """Draw one overlay. With ``concurrent``, the photo is read and decoded in a second thread
+    while this one decodes and checks the mask (OpenCV and libspng release the GIL): less wall
+    time where a core is idle, more CPU time (docs/performance.md#overlays; the CLI does not
+    use it). Either way a file's errors are the same and come in the same order: the mask's,
+    then the photo's (or their sizes), then the mask's colors."""
     from maskcli import masks
 
-    mask = masks.read_mask(src, settings.channel_order)
+    if concurrent:
+        mask, photo, classes = _read_both(src, photo_path, settings)
+    else:
+        mask = masks.read_mask(src, settings.channel_order)
+        height, width = mask.shape
+        photo = read_photo(photo_path, expect=(width, height))
+        classes = None
     height, width = mask.shape
-    photo = read_photo(photo_path, expect=(width, height))
     if photo.shape[:2] != (height, width):
         raise _size_error(width, height, photo_path, photo.shape[1], photo.shape[0])
-    masks.atomic_write(dst, encode(render(mask, photo, settings), settings))
+    if isinstance(classes, BaseException):
+        raise classes
+    masks.atomic_write(dst, encode(render(mask, photo, settings, classes, in_place=True), settings))
+
+
+def _read_both(src: str, photo_path: str, settings: OverlaySettings):
+    """(mask, photo, classes_of(mask) or the MaskError it raised), the photo decoded in a
+    second thread. The photo's size is compared with the mask's after decoding (the caller
+    does it), since neither is known first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from maskcli import masks
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="maskcli-photo") as pool:
+        photo = pool.submit(read_photo, photo_path)
+        mask = masks.read_mask(src, settings.channel_order)  # its error first (the pool waits)
+        try:
+            classes = classes_of(mask, settings)
+        except MaskError as exc:  # after the photo's errors, as when run in turn
+            classes = exc
+        return mask, photo.result(), classes
 
 
 def _size_error(width, height, photo_path, pw, ph) -> MaskError:
@@ -286,10 +321,10 @@ def _plan(inputs, output, settings: OverlaySettings, run):
 
 def _pair(plan, jobs, images: str, rules):
     """Each (mask, output) job with its photo, or the reason it has none."""
-    from maskcli.pairing import Photos
+    from maskcli.pairing import Photos, is_one_photo
     from maskcli.plan import _relative
 
-    if os.path.isfile(images):
+    if is_one_photo(images):
         if len(jobs) != 1:
             raise UsageError(f"--images {images} is a file: it pairs with exactly one mask, not {len(jobs)}")
         return [(jobs[0][0], jobs[0][1], images, None)]
@@ -375,8 +410,13 @@ def _list(inputs, output, images, rules, settings: OverlaySettings, run):
 
 
 def _newer(dst: str, photo: str) -> bool:
-    """The output is newer than its photo (a new photo redraws the overlay)."""
+    """The output is newer than its photo (a new photo redraws the overlay). Either may be
+    remote; where a store keeps no modification times, the output's record alone decides (as
+    for the mask, plan.is_up_to_date)."""
+    from maskcli.pairing import modified
+
     try:
-        return os.stat(dst).st_mtime_ns > os.stat(photo).st_mtime_ns
-    except OSError:
+        out, into = modified(dst), modified(photo)
+    except (OSError, MaskError):
         return False
+    return out is None or into is None or out > into

@@ -4,12 +4,15 @@ Pure path logic plus folder listings: nothing here reads an image. The rule (doc
 a mask whose path relative to the folder the outputs mirror (the input folder, or --base) is
 ``DIR/STEM.EXT`` pairs with ``IMAGES/DIR/STEM'.X``, where STEM' is STEM with the first
 matching ``--pair OLD:NEW`` suffix rewritten and X any of the photo extensions (in any case).
+IMAGES may be a local folder or a remote one (an fsspec URL such as ``s3://bucket/photos``,
+listed through storage.py, one listing per sub-folder).
 """
 
 from __future__ import annotations
 
 import os
 
+from maskcli import storage
 from maskcli.errors import UsageError
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -34,18 +37,43 @@ def photo_stem(stem: str, rules) -> str:
     return stem
 
 
+def is_one_photo(images: str) -> bool:
+    """Whether --images names one photo (a file, or a remote object that is not a folder)
+    rather than a folder of photos."""
+    images = storage.local_path(images)
+    if storage.is_remote(images):
+        return not storage.is_dir(images) and storage.exists(images)
+    return os.path.isfile(images)
+
+
+def modified(path: str) -> float | None:
+    """A photo's modification time in seconds (None when its store keeps none); raises
+    OSError when it cannot be asked."""
+    path = storage.local_path(path)
+    if storage.is_remote(path):
+        return storage.modified(path)
+    return os.stat(path).st_mtime
+
+
 class Photos:
-    """Looks photos up below one folder, listing each sub-folder once."""
+    """Looks photos up below one folder (local, or a remote URL), listing each sub-folder once."""
 
     def __init__(self, images: str, rules=()):
-        self.images = images
+        images = storage.local_path(images)
+        self.remote = storage.is_remote(images)
+        self.images = images.rstrip("/") if self.remote else images
         self.rules = tuple(rules)
         self._listed: dict[str, dict[str, list[str]] | None] = {}
 
+    def _join(self, folder: str, name: str) -> str:
+        return storage.join(folder, name) if self.remote else os.path.join(folder, name)
+
     def _names(self, folder: str) -> dict[str, list[str]] | None:
+        """{stem: [names]} of the photos in ``folder`` (remote: objects only; local: any entry,
+        :meth:`find` keeps the files), None when it cannot be listed (it does not exist)."""
         if folder not in self._listed:
             try:
-                names = sorted(os.listdir(folder))
+                names = self._list_remote(folder) if self.remote else sorted(os.listdir(folder))
             except OSError:
                 self._listed[folder] = None
                 return None
@@ -57,20 +85,38 @@ class Photos:
             self._listed[folder] = by_stem
         return self._listed[folder]
 
+    @staticmethod
+    def _list_remote(folder: str) -> list[str]:
+        fs, path = storage.split(folder)
+        try:
+            entries = fs.ls(path, detail=True)
+        except OSError:
+            raise
+        except Exception as exc:  # the store's own errors (permissions, ...): no photos found there
+            raise OSError(str(exc)) from None
+        names = [e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e.get("type") == "file"]
+        return sorted(names)
+
+    def _same(self, photo: str, mask: str | None) -> bool:
+        if not mask:
+            return False
+        if self.remote:
+            return storage.is_remote(mask) and storage.normalize(photo) == storage.normalize(mask)
+        return not storage.is_remote(mask) and os.path.abspath(photo) == os.path.abspath(mask)
+
     def find(self, relpath: str, mask: str | None = None) -> tuple[str | None, str | None]:
         """``(photo path, None)`` for the mask at ``relpath`` (relative to the mirrored
         folder), or ``(None, reason)`` when there is no photo or more than one. The ``mask``
         file itself is never its own photo (masks and photos may share a folder)."""
         head, name = os.path.split(relpath)
         stem = photo_stem(os.path.splitext(name)[0], self.rules)
-        folder = os.path.join(self.images, head) if head else self.images
-        wanted = os.path.join(folder, stem)
-        itself = os.path.abspath(mask) if mask else None
-        found = [n for n in (self._names(folder) or {}).get(stem, [])
-                 if os.path.abspath(os.path.join(folder, n)) != itself and os.path.isfile(os.path.join(folder, n))]
+        folder = self._join(self.images, head) if head else self.images
+        wanted = self._join(folder, stem)
+        found = [n for n in (self._names(folder) or {}).get(stem, []) if not self._same(self._join(folder, n), mask)
+                 and (self.remote or os.path.isfile(os.path.join(folder, n)))]
         if not found:
             return None, f"no photo for it: looked for {wanted}.* (.jpg .jpeg .png .webp .bmp .tif .tiff)"
         if len(found) > 1:
-            shown = " and ".join(os.path.join(folder, n) for n in found)
+            shown = " and ".join(self._join(folder, n) for n in found)
             return None, f"{len(found)} candidate photos: {shown}; keep one, or pass --images a folder with one"
-        return os.path.join(folder, found[0]), None
+        return self._join(folder, found[0]), None

@@ -104,20 +104,29 @@ def run_thumbnails(jobs_list, settings: ThumbSettings, jobs: int, progress=None)
 def pair_photos(files, inputs, run_options, photos: Photos) -> dict:
     """{mask: (photo path, None) or (None, why there is none)}, by the pairing rule of
     `maskcli overlay` (relative path below the input folder, stem rewritten by --pair)."""
+    from maskcli import storage
     from maskcli.errors import UsageError
     from maskcli.pairing import Photos as Finder
+    from maskcli.pairing import is_one_photo
     from maskcli.plan import _inside, _relative, common_root
 
-    if os.path.isfile(photos.images):
+    if is_one_photo(photos.images):
         if len(files) != 1:
             raise UsageError(f"--images {photos.images} is a file: it pairs with exactly one mask, not {len(files)}")
         return {files[0]: (photos.images, None)}
-    folders = [i for i in inputs if os.path.isdir(i)]
+    inputs = [storage.local_path(i) for i in inputs]
+    folders = [i for i in inputs if (storage.is_dir(i) if storage.is_remote(i) else os.path.isdir(i))]
     root = common_root(folders) if folders else None
     finder = Finder(photos.images, photos.rules)
     # relative to the input folder(s), as overlay pairs them; a mask named directly by its name
-    return {src: finder.find(_relative(src, root) if root and _inside(src, root) else os.path.basename(src))
+    return {src: finder.find(_relative(src, root) if root and _inside(src, root) else _name(src), src)
             for src in files}
+
+
+def _name(path: str) -> str:
+    from maskcli import storage
+
+    return path.rstrip("/").rsplit("/", 1)[-1] if storage.is_remote(path) else os.path.basename(path)
 
 
 def find_files(inputs, run_options, problems: list, skipped: list) -> list[str]:
@@ -163,11 +172,15 @@ def _note(found: dict) -> str:
     return ""
 
 
-def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_options, channel_order: str = "rgb") -> int:
+def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_options, channel_order: str = "rgb",
+               encoding=None) -> int:
     """`maskcli sheet`: choose the files, thumbnail them in the pool, draw and write the sheet.
-    Returns the exit status (1 when some file could not be read; the sheet is written anyway)."""
+    Returns the exit status (1 when some file could not be read; the sheet is written anyway).
+    ``encoding`` (an encodings.Encoding, --encoding): the inputs are encoded label images,
+    drawn as the index masks of their decoded class ids."""
     from maskcli import sheet
     from maskcli.errors import UsageError
+    from maskcli.pairing import is_one_photo
     from maskcli.report import EXIT_FAILED, EXIT_OK
 
     problems: list = []
@@ -183,7 +196,7 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
     if not files and not problems:
         raise UsageError("no mask files found in the inputs")
     _check_sheet_size(min(options.max_files, len(files)), options)
-    if options.photos is not None and os.path.isfile(options.photos.images) and len(files) != 1:
+    if options.photos is not None and is_one_photo(options.photos.images) and len(files) != 1:
         raise UsageError(f"--images {options.photos.images} is a file: it pairs with exactly one mask, not {len(files)}")
     if options.output != "-":
         from maskcli.plan import check_reserved
@@ -199,7 +212,7 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
         say(f"error: {path}: {reason}")
     # A signal stops these runs between files (runner.Interrupted reaches the command line,
     # which says so and exits 128 + its number); the sheet is then not written.
-    checked = _check_all(files, palette, channel_order, run_options) if options.sample == "worst" else {}
+    checked = _check_all(files, palette, channel_order, run_options, encoding) if options.sample == "worst" else {}
     chosen = sheet.choose(files, options.sample, options.max_files, options.seed,
                           {src: badness(found) for src, found in checked.items()})
     jobs = chosen
@@ -208,7 +221,7 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
         jobs = [(src, (), paired[src]) for src in chosen]
     progress = runner.Progress(len(chosen), "sheet", enabled=not run_options.quiet)
     try:
-        thumbs = run_thumbnails(jobs, ThumbSettings(options.size, palette, channel_order, options.alpha),
+        thumbs = run_thumbnails(jobs, ThumbSettings(options.size, palette, channel_order, options.alpha, encoding),
                                 run_options.jobs, progress)
     finally:
         progress.close()
@@ -234,6 +247,8 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
     title = f"{len(chosen)} of {len(files)} masks, {how}"
     if len(chosen) == len(files):
         title = f"{len(files)} masks" + (f", {how}" if options.sample == "worst" else "")
+    if encoding is not None:
+        title += f", {encoding.name} decoded"
     if options.photos is not None:
         title += f"; over their photos (alpha {options.alpha:g})"
     data = sheet.png_bytes(sheet.layout(tiles, options.columns, options.size, title))
@@ -245,12 +260,12 @@ def make_sheet(inputs, palette: Palette | None, options: SheetOptions, run_optio
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _check_all(files, palette, channel_order, run_options) -> dict:
+def _check_all(files, palette, channel_order, run_options, encoding=None) -> dict:
     """check's findings for every file (for --sample worst), through the pool."""
     from maskcli import check
 
     checked = {}
-    settings = check.CheckSettings(palette, indices=None, channel_order=channel_order)
+    settings = check.CheckSettings(palette, indices=None, channel_order=channel_order, encoding=encoding)
     progress = runner.Progress(len(files), "check", enabled=not run_options.quiet)
 
     def on_result(src, found):

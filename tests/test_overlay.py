@@ -286,6 +286,69 @@ def test_single_file_to_jpeg_records_what_made_it_and_update_skips_it(tmp_path):
     assert "1 up to date" in invoke(*args, "--update", "--alpha", "0.4").stderr
 
 
+def test_decoding_mask_and_photo_in_two_threads_draws_the_same_overlay(tmp_path):
+    from maskcli import overlay_run
+
+    index = two_class_mask()
+    write_png(tmp_path / "m.png", index)
+    photo = random_photo(index.shape, 8)
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    settings = overlay_run.OverlaySettings("overlay", load_palette("cityscapes"), alpha=0.3)
+    for concurrent in (False, True):
+        overlay_run.overlay_file(str(tmp_path / "m.png"), str(tmp_path / "p.png"), str(tmp_path / f"{concurrent}.png"),
+                                 settings, concurrent=concurrent)
+    assert (tmp_path / "True.png").read_bytes() == (tmp_path / "False.png").read_bytes()
+    lut = np.zeros((256, 3), np.uint8)
+    lut[0], lut[13] = (128, 64, 128), (0, 0, 142)
+    assert np.array_equal(read_rgb(tmp_path / "True.png"), expected_overlay(photo, lut[index], index != 255, 0.3))
+
+
+def test_two_threads_report_the_same_error_first(tmp_path):
+    """A mask with unknown colors and a photo of another size: the size is the error, in both
+    ways of reading; a mask that cannot be read: the mask's error, even when the photo is gone."""
+    from maskcli import overlay_run
+    from maskcli.errors import MaskError
+
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[0, 0] = (1, 2, 3)
+    write_png(tmp_path / "bad.png", rgb)
+    Image.fromarray(random_photo((5, 6), 1)).save(tmp_path / "p.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    settings = overlay_run.OverlaySettings("overlay", load_palette("cityscapes"))
+    for concurrent in (False, True):
+        with pytest.raises(MaskError) as err:
+            overlay_run.overlay_file(str(tmp_path / "bad.png"), str(tmp_path / "p.png"), str(tmp_path / "o.png"),
+                                     settings, concurrent=concurrent)
+        assert str(err.value) == f"is 6x4, but its photo {tmp_path / 'p.png'} is 6x5: a mask and its photo must be the same size"
+        with pytest.raises(MaskError) as err:
+            overlay_run.overlay_file(str(tmp_path / "broken.png"), str(tmp_path / "gone.png"), str(tmp_path / "o.png"),
+                                     settings, concurrent=concurrent)
+        assert "not a valid PNG" in str(err.value)
+    Image.fromarray(random_photo((4, 6), 1)).save(tmp_path / "p.png")
+    with pytest.raises(MaskError, match="unknown color"):
+        overlay_run.overlay_file(str(tmp_path / "bad.png"), str(tmp_path / "p.png"), str(tmp_path / "o.png"),
+                                 settings, concurrent=True)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_blend_in_place_draws_on_the_photo_and_leaves_it_alone_otherwise():
+    from maskcli.overlay import blend
+
+    photo = random_photo((5, 7), 3)
+    colors = random_photo((5, 7), 4)
+    labeled = np.zeros((5, 7), bool)
+    labeled[1:4, 2:6] = True
+    before = photo.copy()
+    for alpha in (0.5, 0.25, 0.3):
+        out = blend(photo, colors, labeled, alpha)
+        assert out is not photo and np.array_equal(photo, before)
+        work = photo.copy()
+        assert blend(work, colors, labeled, alpha, in_place=True) is work
+        assert np.array_equal(work, expected_overlay(before, colors, labeled, alpha))
+    view = np.zeros((5, 14, 3), np.uint8)[:, ::2]  # not contiguous: a copy all the same
+    assert blend(view, colors, labeled, 0.5, in_place=True) is not view
+
+
 def two_class_mask():
     index = np.full((12, 16), 0, np.uint8)  # road
     index[3:9, 4:12] = 13  # car

@@ -589,3 +589,83 @@ def test_html_report_of_encoded_label_images_shows_the_decoded_classes(tmp_path)
     mask = [i for i in page.imgs if i.get("alt") == "mask"]
     shown = {tuple(c) for c in np.asarray(decode_data_uri(mask[0]["src"]).convert("RGB")).reshape(-1, 3).tolist()}
     assert {ROAD, CAR} <= shown  # the decoded class ids in the palette's colors
+
+
+# --------------------------------------------------------------------------- sheet --encoding
+
+
+def _panoptic_pair(tmp_path):
+    """A COCO panoptic PNG (segment ids in RGB) and its annotation JSON with category colors."""
+    ids = np.zeros((40, 80), np.int64)
+    ids[:, 40:] = 70000  # a car segment (category 3)
+    ids[10:30, 5:25] = 5  # a person segment (category 1)
+    rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], axis=-1).astype(np.uint8)
+    write_png(tmp_path / "pan" / "000000000139.png", rgb)
+    data = {"categories": [{"id": 1, "name": "person", "color": [220, 20, 60]},
+                           {"id": 3, "name": "car", "color": [0, 0, 142]}],
+            "annotations": [{"image_id": 139, "file_name": "000000000139.png", "segments_info": [
+                {"id": 5, "category_id": 1}, {"id": 70000, "category_id": 3}]}]}
+    ann = tmp_path / "panoptic.json"
+    ann.write_text(json.dumps(data))
+    return ann, rgb
+
+
+def test_sheet_of_panoptic_masks_colors_the_decoded_classes(tmp_path):
+    ann, rgb = _panoptic_pair(tmp_path)
+    out = tmp_path / "s.png"
+    res = invoke("sheet", tmp_path / "pan", "--encoding", "coco-panoptic", "--annotations", ann, "-o", out, "-q")
+    assert res.exit_code == 0, res.output
+    shown = colors_of(out)
+    assert {(220, 20, 60), CAR} <= shown  # the categories' own colors, from the JSON
+    segment_colors = {tuple(c) for c in rgb.reshape(-1, 3).tolist()} - {(0, 0, 0)}
+    assert not segment_colors & shown  # not the raw segment-id colors
+    # without --encoding the same file is a color mask shown as it is
+    invoke("sheet", tmp_path / "pan", "-o", tmp_path / "raw.png", "-q")
+    assert segment_colors <= colors_of(tmp_path / "raw.png")
+
+
+def test_sheet_of_cityscapes_instance_ids_through_a_palette_and_worst_first(tmp_path):
+    ids = np.full((32, 64), 7, np.uint16)  # road (label id 7)
+    ids[10:20, 10:30] = 26001  # car instance 1 (label id 26)
+    write_png(tmp_path / "m" / "a_gtFine_instanceIds.png", ids)
+    bad = ids.copy()
+    bad[0, :8] = 45  # not a Cityscapes label id
+    write_png(tmp_path / "m" / "b_gtFine_instanceIds.png", bad)
+    out = tmp_path / "s.png"
+    args = ["sheet", tmp_path / "m", "--encoding", "cityscapes-instance", "-p", "cityscapes-labelids", "-o", out, "-q"]
+    res = invoke(*args)
+    assert res.exit_code == 0, res.output
+    assert {ROAD, CAR} <= colors_of(out)
+    assert sheet.UNKNOWN_VALUE_COLOR in colors_of(out)  # label id 45 of b
+    res = invoke(*args, "--sample", "worst", "--max", "1")
+    assert res.exit_code == 0, res.output
+    assert sheet.UNKNOWN_VALUE_COLOR in colors_of(out)  # b, the file with an unknown value, is the one shown
+    res = invoke(*args, "--sample", "first", "--max", "1")
+    assert sheet.UNKNOWN_VALUE_COLOR not in colors_of(out)
+
+
+def test_sheet_encoding_failures_and_usage_errors(tmp_path):
+    solid(tmp_path / "m" / "x.png", ROAD)  # RGB: not a cityscapes instanceIds image
+    out = tmp_path / "s.png"
+    res = invoke("sheet", tmp_path / "m", "--encoding", "mapillary-instance", "-o", out)
+    assert res.exit_code == 1
+    assert f"error: {tmp_path / 'm' / 'x.png'}: " in res.stderr and out.is_file()
+    for extra, message in ((["--encoding", "coco-panoptic"], "--encoding coco-panoptic needs --annotations"),
+                           (["--annotations", tmp_path / "a.json"], "--annotations and --categories go with --encoding"),
+                           (["--encoding", "ade20k-full", "--channel-order", "bgr"],
+                            "--channel-order does not apply to --encoding")):
+        res = invoke("sheet", tmp_path / "m", "-o", tmp_path / "u.png", *extra)
+        assert res.exit_code == 2 and message in res.stderr, (extra, res.stderr)
+        assert not (tmp_path / "u.png").exists()
+
+
+def test_sheet_over_photos_in_the_masks_own_folder_never_takes_a_mask_as_its_photo(tmp_path):
+    rgb = np.zeros((16, 32, 3), np.uint8)
+    rgb[:] = ROAD
+    write_png(tmp_path / "data/x.png", rgb)  # the mask
+    Image.fromarray(np.full((16, 32, 3), (200, 100, 50), np.uint8)).save(tmp_path / "data/x.bmp")  # its photo
+    out = tmp_path / "s.png"
+    res = invoke("sheet", tmp_path / "data", "--include", "*.png", "-p", "cityscapes", "--images", tmp_path / "data",
+                 "-o", out, "--size", "32", "-q")
+    assert res.exit_code == 0, res.stderr  # not "2 candidate photos: data/x.bmp and data/x.png"
+    assert (164, 82, 89) in colors_of(out)  # round_half_up(0.5 * photo + 0.5 * road)
