@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from maskcli import storage
 from maskcli.errors import UsageError
-from maskcli.walk import DEFAULT_EXTENSIONS, Selection, _identity, _key, find_inputs, find_mask_files, read_file_list
+from maskcli.walk import (DEFAULT_EXTENSIONS, Selection, _identity, _key, _Skip, _walk, find_inputs, find_mask_files,
+                          read_file_list)
 
 # Finding inputs moved to walk.py; its public names stay importable from here.
 __all__ = ["DEFAULT_EXTENSIONS", "Plan", "Selection", "check_collisions", "check_reserved", "find_inputs",
@@ -304,3 +305,239 @@ def _mtime_ns(path: str) -> int | None:
         seconds = storage.modified(path)
         return None if seconds is None else int(seconds * 1e9)
     return os.stat(path).st_mtime_ns
+
+
+# --------------------------------------------------------------------------- streaming
+
+LOOKAHEAD = 10_000  # jobs found before the first is handed out: a run this small is checked whole first
+
+
+def streamable(inputs, output: str, listed=(), suffix: str = ".png") -> bool:
+    """Whether a run into the output folder ``output`` can find its jobs while it runs
+    (:class:`StreamedPlan`) rather than list them all first (:func:`make_plan`): every path is
+    local, ``output`` names a folder, no input lies inside the output folder (also through a
+    link), and no input argument lies inside another (each file is found once without
+    remembering every file). Runs that do not qualify are planned whole, as before."""
+    paths = [storage.local_path(i) for i in (*inputs, *listed)]
+    output = storage.local_path(output)
+    if not paths or any(p == "-" or storage.is_remote(p) for p in (*paths, output)):
+        return False
+    if output.lower().endswith(suffix) or os.path.splitext(output)[1].lower() in OTHER_IMAGE_EXTENSIONS:
+        return False  # a single output file, or a usage error make_plan words
+    out_real = _real_path(output)
+    folders, folder_reals = set(), set()
+    for p in paths:
+        if not os.path.lexists(p):
+            return False  # make_plan says which
+        real = _real_path(p)
+        if _within(real, out_real):
+            return False
+        if os.path.isdir(p):
+            key = _key(p)
+            if key in folders or real in folder_reals:
+                return False
+            folders.add(key)
+            folder_reals.add(real)
+    for p in paths:  # an input inside a folder given as another input
+        for chain, known in ((_key(p), folders), (_real_path(p), folder_reals)):
+            parent = os.path.dirname(chain)
+            while parent and parent != chain:
+                if parent in known:
+                    return False
+                chain, parent = parent, os.path.dirname(parent)
+    return True
+
+
+def _real_path(path: str) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _within(path: str, root: str) -> bool:
+    """``path`` is ``root`` or below it (both absolute and normalized)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+class StreamedPlan:
+    """The jobs of a run into an output folder, found while the run goes (see docs/scale.md).
+
+    :meth:`events` walks the inputs and yields ``("job", input, output)``,
+    ``("problem", folder, reason)`` (a folder that cannot be listed), ``("skipped", path,
+    reason)`` and ``("kept", input)`` (no --rename rule matched), in the order
+    :func:`make_plan` lists them. Memory grows with the number of output folders and the size
+    of the largest folder, not with the number of files: collisions are found folder by
+    folder (the files of one folder come together, and an output folder takes the outputs of
+    one input folder, unless a link in the output tree joins two), and the first
+    :data:`LOOKAHEAD` jobs are checked before any is handed out. A collision, or an output
+    that would replace an input, sets :attr:`stopped` (a UsageError) and ends the jobs before
+    the offending one: nothing that existed before the run is overwritten.
+    """
+
+    def __init__(self, inputs, output: str, selection: Selection = Selection(), rename=(), base=None, listed=(),
+                 suffix: str = ".png", reserved=()):
+        self.inputs = [storage.local_path(i) for i in (*inputs, *listed)]
+        self.output = storage.local_path(output)
+        self.selection, self.rename, self.suffix = selection, tuple(rename), suffix
+        self.root = output_root(inputs, listed, base)
+        if os.path.exists(self.output) and not os.path.isdir(self.output):
+            raise UsageError(f"{self.output}: exists and is not a folder (a single input file may have -o NAME.png)")
+        self.out_real = _real_path(self.output)
+        self.input_reals = [_real_path(p) for p in self.inputs]
+        self.reserved = [(what, path, os.path.split(_Resolver()(path))) for what, path in reserved]
+        self.found = 0  # jobs found so far
+        self.complete = False  # the walk is over: found is the total
+        self.stopped: UsageError | None = None
+        self._out_folders: dict[str, str] = {}  # output folders met, as they resolve -> their input folder
+        self._named_outputs: dict[str, str] = {}  # outputs of files named directly -> their input
+        self._skipped = 0
+
+    # ---------------------------------------------------------------- the walk
+
+    def events(self):
+        """The run's jobs and notes, found as the walk goes (see the class)."""
+        head = []
+        source = self._checked()
+        for event in source:  # the first LOOKAHEAD jobs are all checked before any is handed out
+            head.append(event)
+            if self.found >= LOOKAHEAD:
+                break
+        if self.stopped is not None:
+            return  # found before anything was done: the run stops as a plan made whole would
+        yield from head
+        del head
+        yield from source
+        self.complete = self.stopped is None
+
+    def _checked(self):
+        problems: list = []
+        skipped: list = []
+        skip = _Skip((self.output,))
+        named: set[str] = set()
+        listed_problems = 0
+        for item in self.inputs:
+            if not os.path.isdir(item):
+                if _key(item) in named:
+                    continue
+                named.add(_key(item))
+                groups = [[(item, os.path.basename(item), os.path.islink(item))]]
+                prefix = os.path.dirname(_relative(item, self.root))
+            else:
+                groups = self._folders(_walk(item, self.selection, skip, problems, skipped))
+                prefix = "" if _absolute(item) == self.root else _relative(item, self.root)
+            for group in groups:
+                listed_problems += len(problems)
+                yield from self._drain(problems, skipped)
+                jobs = self._jobs(group, prefix, item)
+                if jobs is None:
+                    return
+                for event in jobs:
+                    if event[0] == "job":
+                        self.found += 1
+                    yield event
+            listed_problems += len(problems)
+            yield from self._drain(problems, skipped)
+        if not self.found and not listed_problems:
+            also = f"; skipped {self._skipped} that are not regular files" if self._skipped else ""
+            where = ", ".join(map(str, self.inputs))
+            self.stopped = UsageError(f"no mask files found in {where} (looked for {self.selection.describe()}, "
+                                      f"recursively{also})")
+
+    def _drain(self, problems, skipped):
+        while problems:
+            yield ("problem", *problems.pop(0))
+        while skipped:
+            self._skipped += 1
+            yield ("skipped", *skipped.pop(0))
+
+    @staticmethod
+    def _folders(walked):
+        """The walk's files grouped by folder."""
+        group, folder = [], None
+        for path, rel, link in walked:
+            here = rel.rpartition("/")[0]
+            if group and here != folder:
+                yield group
+                group = []
+            folder = here
+            group.append((path, rel, link))
+        if group:
+            yield group
+
+    def _jobs(self, group, prefix: str, item: str):
+        """The events of one folder's files, or None (and :attr:`stopped` set) when one of
+        them would write over an input or another output."""
+        events = []
+        outputs = self._named_outputs if not os.path.isdir(item) else {}  # files named directly: few
+        out_folder = real_folder = None
+        in_real_folder = None
+        for src, rel, link in group:
+            if link and _within(_real_path(src), self.out_real):
+                events.append(("skipped", src, "a link into the output folder (outputs are never read as inputs)"))
+                continue
+            name, matched = output_name(os.path.join(prefix, rel) if prefix else rel, self.rename, self.suffix)
+            if not matched:
+                events.append(("kept", src, None))
+            dst = os.path.join(self.output, name)
+            if out_folder is None:
+                out_folder = os.path.dirname(dst)
+                real_folder = _real_path(out_folder)
+                in_real_folder = _real_path(os.path.dirname(src))
+                if self._out_folders.setdefault(real_folder, in_real_folder) != in_real_folder:
+                    self.stopped = UsageError(
+                        f"1 output folder would be written by more than one input folder: {shown_path(out_folder)} "
+                        f"is {real_folder} (through a link), where the outputs of another input folder went; "
+                        "choose another -o")
+                    return None
+                exists = os.path.isdir(out_folder)
+            real_dst = os.path.join(real_folder, os.path.normcase(os.path.basename(dst)))
+            other = outputs.get(real_dst)
+            if other is not None:
+                self.stopped = UsageError(f"1 output(s) would be written by more than one input: {other} and {src} -> {dst}")
+                return None
+            outputs[real_dst] = src
+            problem = self._replaces_input(src, dst, real_dst, exists)
+            if problem is None:
+                problem = self._reserved(src, dst, real_dst, os.path.join(in_real_folder, os.path.normcase(os.path.basename(src))), link)
+            if problem is not None:
+                self.stopped = UsageError(problem)
+                return None
+            events.append(("job", src, dst))
+        return events
+
+    def _replaces_input(self, src: str, dst: str, real_dst: str, exists: bool) -> str | None:
+        """Why writing ``dst`` would replace an input, or None. Outputs are written by renaming
+        a new file over the name, so what matters is the name ``dst`` resolves to."""
+        import stat
+
+        where = os.path.dirname(real_dst)
+        if not _within(where, self.out_real) and any(_within(real_dst, r) for r in self.input_reals):
+            if os.path.lexists(real_dst):  # an output folder linked into an input folder
+                return f"{dst}: the output would overwrite the input {real_dst} (the same file, through a link); choose another -o"
+        if not exists:
+            return None
+        try:
+            st = os.lstat(dst)
+        except OSError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            target = _real_path(dst)
+            if any(_within(target, r) for r in self.input_reals):
+                return f"{dst}: the output would overwrite the input {target} (the same file, through a link); choose another -o"
+        elif st.st_nlink > 1 and _identity(src) == (st.st_dev, st.st_ino):
+            return f"{dst}: the output would overwrite the input {src} (the same file, through a link); choose another -o"
+        return None
+
+    def _reserved(self, src: str, dst: str, real_dst: str, real_src: str, link: bool) -> str | None:
+        """Why a file the run writes besides its outputs (the report) is this input or output."""
+        for what, path, (folder, name) in self.reserved:
+            full = os.path.join(folder, name)
+            if full == real_dst:
+                return f"{what} {path} is an output of this run{_through_link(path, dst)}; choose another name"
+            if full == (_real_path(src) if link else real_src):
+                return f"{what} {path} is an input of this run{_through_link(path, src)}; choose another name"
+        return None
+
+
+def shown_path(path: str) -> str:
+    from maskcli.report import shown
+
+    return shown(path)

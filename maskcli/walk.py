@@ -79,7 +79,7 @@ def find_inputs(inputs, selection: Selection = Selection(), skip_dirs=(), proble
                 raise UsageError(f"{item}: no such file or folder")
             add(item)
             continue
-        for path in _walk(item, selection, skip, problems, skipped):
+        for path, _, _ in _walk(item, selection, skip, problems, skipped):
             add(path)
     return found
 
@@ -106,8 +106,9 @@ class _Skip:
 
 
 def _walk(top: str, selection: Selection, skip: _Skip, problems, skipped):
-    """The files under ``top`` that ``selection`` wants, in sorted order (a folder's files,
-    then its subfolders one by one)."""
+    """``(path, relative path, whether it is a symbolic link)`` of the files under ``top``
+    that ``selection`` wants, in sorted order: a folder's files, then its subfolders one by
+    one (so the files of one folder come together)."""
     stack = [(top, "")]
     while stack:
         folder, rel_folder = stack.pop()
@@ -136,7 +137,7 @@ def _walk(top: str, selection: Selection, skip: _Skip, problems, skipped):
                 continue
             kind = _file_kind(entry)
             if kind is None:
-                yield entry.path
+                yield entry.path, rel, entry.is_symlink()
             elif skipped is not None:
                 skipped.append((entry.path, f"not a regular file ({kind})"))
         stack.extend(reversed(subfolders))
