@@ -192,10 +192,11 @@ def run_and_finish(worker, todo, settings, run: RunOptions, report: Report, prog
     usage = stopped() if stopped is not None else None
     if usage is not None and not interrupted and not report.outcomes:
         raise usage  # nothing was done: the error line alone, as for any usage error
+    if usage is not None and not interrupted:  # the command line is wrong (the report's name may be why):
+        report.finish()  # say what was done before it was found, then the error; no report
+        raise usage
     _write_report(report, run, interrupted)  # first: a report that cannot be written is a failure
     report.finish(interrupted=str(interrupted) if interrupted else None)
-    if usage is not None and not interrupted:
-        raise usage  # after the summary of what was done before it was found
     return interrupted.exit_code if interrupted else report.exit_code
 
 

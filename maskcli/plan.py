@@ -7,10 +7,11 @@ Pure path logic (plus stat): nothing here reads an image. Finding the inputs is 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 
-from maskcli import storage
-from maskcli.errors import UsageError
+from maskcli import provenance, storage
+from maskcli.errors import MaskcliError, UsageError
 from maskcli.walk import (DEFAULT_EXTENSIONS, Selection, _identity, _key, _Skip, _walk, find_inputs, find_mask_files,
                           read_file_list)
 
@@ -281,9 +282,6 @@ def is_up_to_date(src: str, dst: str, digest: str) -> bool:
     the output are read. An output without a record (made by another tool, or by a maskcli
     from before outputs had one) is not up to date. In a store that keeps no modification
     times, the record alone decides."""
-    from maskcli import provenance
-    from maskcli.errors import MaskcliError
-
     try:
         if storage.is_remote(dst):
             text = provenance.read_text(dst)
@@ -414,11 +412,12 @@ class StreamedPlan:
         named: set[str] = set()
         listed_problems = 0
         for item in self.inputs:
-            if not os.path.isdir(item):
+            is_named = not os.path.isdir(item)
+            if is_named:
                 if _key(item) in named:
                     continue
                 named.add(_key(item))
-                groups = [[(item, os.path.basename(item), os.path.islink(item))]]
+                groups = [[(item, os.path.basename(item), os.path.islink(item), None)]]
                 prefix = os.path.dirname(_relative(item, self.root))
             else:
                 groups = self._folders(_walk(item, self.selection, skip, problems, skipped))
@@ -426,7 +425,11 @@ class StreamedPlan:
             for group in groups:
                 listed_problems += len(problems)
                 yield from self._drain(problems, skipped)
-                jobs = self._jobs(group, prefix, item)
+                try:
+                    jobs = self._jobs(group, prefix, self._named_outputs if is_named else {})
+                except UsageError as exc:  # a --rename that makes a hidden or empty name
+                    self.stopped = exc
+                    return
                 if jobs is None:
                     return
                 for event in jobs:
@@ -452,88 +455,101 @@ class StreamedPlan:
     def _folders(walked):
         """The walk's files grouped by folder."""
         group, folder = [], None
-        for path, rel, link in walked:
-            here = rel.rpartition("/")[0]
+        for found in walked:
+            here = found[1].rpartition("/")[0]
             if group and here != folder:
                 yield group
                 group = []
             folder = here
-            group.append((path, rel, link))
+            group.append(found)
         if group:
             yield group
 
-    def _jobs(self, group, prefix: str, item: str):
-        """The events of one folder's files, or None (and :attr:`stopped` set) when one of
-        them would write over an input or another output."""
+    def _jobs(self, group, prefix: str, outputs: dict):
+        """The events of one folder's files ``(path, relative path, is a link, inode)``, or
+        None (and :attr:`stopped` set) when one of them would write over an input or another
+        output. ``outputs``: the outputs met so far that may collide with these (this
+        folder's; for files named directly, those of all files named directly)."""
+        first, rel = group[0][0], group[0][1]
+        rel_folder = os.path.dirname(os.path.join(prefix, rel) if prefix else rel)
+        out_folder = os.path.join(self.output, rel_folder) if rel_folder else self.output
+        real_folder = _real_path(out_folder)
+        in_real_folder = _real_path(os.path.dirname(os.path.abspath(first)))
+        if self._out_folders.setdefault(real_folder, in_real_folder) != in_real_folder:
+            self.stopped = UsageError(
+                f"1 output folder would be written by more than one input folder: {shown_path(out_folder)} "
+                f"is {real_folder} (through a link), where the outputs of another input folder went; "
+                "choose another -o")
+            return None
+        linked_away = not _within(real_folder, self.out_real)  # a link in the output tree leads elsewhere
+        present = self._present(out_folder, group)
+        reserved = [(what, path, folder, name) for what, path, (folder, name) in self.reserved
+                    if folder in (real_folder, in_real_folder)] if self.reserved else ()
         events = []
-        outputs = self._named_outputs if not os.path.isdir(item) else {}  # files named directly: few
-        out_folder = real_folder = None
-        in_real_folder = None
-        for src, rel, link in group:
+        for src, rel, link, inode in group:
             if link and _within(_real_path(src), self.out_real):
                 events.append(("skipped", src, "a link into the output folder (outputs are never read as inputs)"))
                 continue
-            name, matched = output_name(os.path.join(prefix, rel) if prefix else rel, self.rename, self.suffix)
+            name, matched = output_name(rel.rpartition("/")[2], self.rename, self.suffix)
             if not matched:
                 events.append(("kept", src, None))
-            dst = os.path.join(self.output, name)
-            if out_folder is None:
-                out_folder = os.path.dirname(dst)
-                real_folder = _real_path(out_folder)
-                in_real_folder = _real_path(os.path.dirname(src))
-                if self._out_folders.setdefault(real_folder, in_real_folder) != in_real_folder:
-                    self.stopped = UsageError(
-                        f"1 output folder would be written by more than one input folder: {shown_path(out_folder)} "
-                        f"is {real_folder} (through a link), where the outputs of another input folder went; "
-                        "choose another -o")
-                    return None
-                exists = os.path.isdir(out_folder)
-            real_dst = os.path.join(real_folder, os.path.normcase(os.path.basename(dst)))
-            other = outputs.get(real_dst)
+            dst = os.path.join(out_folder, name)
+            key = os.path.normcase(name)
+            other = outputs.get((real_folder, key))
             if other is not None:
                 self.stopped = UsageError(f"1 output(s) would be written by more than one input: {other} and {src} -> {dst}")
                 return None
-            outputs[real_dst] = src
-            problem = self._replaces_input(src, dst, real_dst, exists)
-            if problem is None:
-                problem = self._reserved(src, dst, real_dst, os.path.join(in_real_folder, os.path.normcase(os.path.basename(src))), link)
+            outputs[(real_folder, key)] = src
+            problem = None
+            if linked_away:
+                real_dst = os.path.join(real_folder, key)
+                if any(_within(real_dst, r) for r in self.input_reals) and os.path.lexists(real_dst):
+                    problem = f"{dst}: the output would overwrite the input {real_dst} (the same file, through a link)"
+            hit = present.get(name)
+            if problem is None and hit is not None:
+                problem = self._replaces_input(src, dst, link, inode, *hit)
             if problem is not None:
-                self.stopped = UsageError(problem)
+                self.stopped = UsageError(problem + "; choose another -o")
                 return None
+            for what, path, folder, reserved_name in reserved:
+                if key == reserved_name and real_folder == folder:
+                    self.stopped = UsageError(f"{what} {path} is an output of this run{_through_link(path, dst)}; choose another name")
+                    return None
+                real_src = _real_path(src) if link else os.path.join(in_real_folder, os.path.normcase(os.path.basename(src)))
+                if real_src == os.path.join(folder, reserved_name):
+                    self.stopped = UsageError(f"{what} {path} is an input of this run{_through_link(path, src)}; choose another name")
+                    return None
             events.append(("job", src, dst))
         return events
 
-    def _replaces_input(self, src: str, dst: str, real_dst: str, exists: bool) -> str | None:
-        """Why writing ``dst`` would replace an input, or None. Outputs are written by renaming
-        a new file over the name, so what matters is the name ``dst`` resolves to."""
-        import stat
-
-        where = os.path.dirname(real_dst)
-        if not _within(where, self.out_real) and any(_within(real_dst, r) for r in self.input_reals):
-            if os.path.lexists(real_dst):  # an output folder linked into an input folder
-                return f"{dst}: the output would overwrite the input {real_dst} (the same file, through a link); choose another -o"
-        if not exists:
-            return None
+    def _present(self, out_folder: str, group) -> dict:
+        """What an existing output folder holds that matters for ``group``'s outputs: names
+        that are symbolic links, and names whose inode is one of the group's inputs (a hard
+        link), as ``{name: (is a link, inode)}``. One listing of the folder, no stat per file."""
+        if group[0][3] is None:  # a file named directly: look at its output name alone
+            name = output_name(group[0][1], self.rename, self.suffix)[0]
+            try:
+                st = os.lstat(os.path.join(out_folder, name))
+            except (OSError, ValueError):
+                return {}
+            return {name: (stat.S_ISLNK(st.st_mode), None)}
+        inodes = {g[3] for g in group if not g[2]}
         try:
-            st = os.lstat(dst)
-        except OSError:
-            return None
-        if stat.S_ISLNK(st.st_mode):
+            with os.scandir(out_folder) as it:
+                return {e.name: (e.is_symlink(), e.inode()) for e in it if e.is_symlink() or e.inode() in inodes}
+        except OSError:  # not there yet (a fresh run), or not a folder: writing will say
+            return {}
+
+    def _replaces_input(self, src: str, dst: str, link: bool, inode, is_link: bool, dst_inode: int) -> str | None:
+        """Why writing ``dst`` (an existing name) would replace an input, or None. Outputs are
+        written by renaming a new file over the name, so what matters is what the name is."""
+        if is_link:
             target = _real_path(dst)
             if any(_within(target, r) for r in self.input_reals):
-                return f"{dst}: the output would overwrite the input {target} (the same file, through a link); choose another -o"
-        elif st.st_nlink > 1 and _identity(src) == (st.st_dev, st.st_ino):
-            return f"{dst}: the output would overwrite the input {src} (the same file, through a link); choose another -o"
-        return None
-
-    def _reserved(self, src: str, dst: str, real_dst: str, real_src: str, link: bool) -> str | None:
-        """Why a file the run writes besides its outputs (the report) is this input or output."""
-        for what, path, (folder, name) in self.reserved:
-            full = os.path.join(folder, name)
-            if full == real_dst:
-                return f"{what} {path} is an output of this run{_through_link(path, dst)}; choose another name"
-            if full == (_real_path(src) if link else real_src):
-                return f"{what} {path} is an input of this run{_through_link(path, src)}; choose another name"
+                return f"{dst}: the output would overwrite the input {target} (the same file, through a link)"
+            return None
+        if (inode is None or link or dst_inode == inode) and _identity(src) == _identity(dst):
+            return f"{dst}: the output would overwrite the input {src} (the same file, through a link)"
         return None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 from maskcli import storage
 from maskcli.errors import UsageError
@@ -32,9 +33,13 @@ class Selection:
         if self.include:
             if not any(_match(p, name, relpath) for p in self.include):
                 return False
-        elif not name.lower().endswith(tuple(e.lower() for e in self.extensions)):
+        elif not name.lower().endswith(self._lower_extensions):
             return False
-        return not any(_match(p, name, relpath) for p in self.exclude)
+        return not self.exclude or not any(_match(p, name, relpath) for p in self.exclude)
+
+    @cached_property
+    def _lower_extensions(self) -> tuple[str, ...]:
+        return tuple(e.lower() for e in self.extensions)
 
     def describe(self) -> str:
         if self.include:
@@ -79,7 +84,7 @@ def find_inputs(inputs, selection: Selection = Selection(), skip_dirs=(), proble
                 raise UsageError(f"{item}: no such file or folder")
             add(item)
             continue
-        for path, _, _ in _walk(item, selection, skip, problems, skipped):
+        for path, _, _, _ in _walk(item, selection, skip, problems, skipped):
             add(path)
     return found
 
@@ -106,7 +111,7 @@ class _Skip:
 
 
 def _walk(top: str, selection: Selection, skip: _Skip, problems, skipped):
-    """``(path, relative path, whether it is a symbolic link)`` of the files under ``top``
+    """``(path, relative path, whether it is a symbolic link, inode of the entry)`` of the files under ``top``
     that ``selection`` wants, in sorted order: a folder's files, then its subfolders one by
     one (so the files of one folder come together)."""
     stack = [(top, "")]
@@ -137,7 +142,7 @@ def _walk(top: str, selection: Selection, skip: _Skip, problems, skipped):
                 continue
             kind = _file_kind(entry)
             if kind is None:
-                yield entry.path, rel, entry.is_symlink()
+                yield entry.path, rel, entry.is_symlink(), entry.inode()
             elif skipped is not None:
                 skipped.append((entry.path, f"not a regular file ({kind})"))
         stack.extend(reversed(subfolders))
