@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from maskcli import provenance, storage
 from maskcli.errors import MaskcliError, UsageError
-from maskcli.walk import (DEFAULT_EXTENSIONS, Selection, _identity, _key, _Skip, _walk, find_inputs, find_mask_files,
-                          read_file_list)
+from maskcli.walk import (DEFAULT_EXTENSIONS, Selection, _identity, _key, _Skip, _walk, can_stream, find_inputs,
+                          find_mask_files, read_file_list)
 
 # Finding inputs moved to walk.py; its public names stay importable from here.
 __all__ = ["DEFAULT_EXTENSIONS", "Plan", "Selection", "check_collisions", "check_reserved", "find_inputs",
@@ -318,32 +318,12 @@ def streamable(inputs, output: str, listed=(), suffix: str = ".png") -> bool:
     remembering every file). Runs that do not qualify are planned whole, as before."""
     paths = [storage.local_path(i) for i in (*inputs, *listed)]
     output = storage.local_path(output)
-    if not paths or any(p == "-" or storage.is_remote(p) for p in (*paths, output)):
+    if output == "-" or storage.is_remote(output) or not can_stream(paths):
         return False
     if output.lower().endswith(suffix) or os.path.splitext(output)[1].lower() in OTHER_IMAGE_EXTENSIONS:
         return False  # a single output file, or a usage error make_plan words
     out_real = _real_path(output)
-    folders, folder_reals = set(), set()
-    for p in paths:
-        if not os.path.lexists(p):
-            return False  # make_plan says which
-        real = _real_path(p)
-        if _within(real, out_real):
-            return False
-        if os.path.isdir(p):
-            key = _key(p)
-            if key in folders or real in folder_reals:
-                return False
-            folders.add(key)
-            folder_reals.add(real)
-    for p in paths:  # an input inside a folder given as another input
-        for chain, known in ((_key(p), folders), (_real_path(p), folder_reals)):
-            parent = os.path.dirname(chain)
-            while parent and parent != chain:
-                if parent in known:
-                    return False
-                chain, parent = parent, os.path.dirname(parent)
-    return True
+    return not any(_within(_real_path(p), out_real) for p in paths)
 
 
 def _real_path(path: str) -> str:

@@ -269,3 +269,51 @@ def _read_lines(stream, path: str) -> list[str]:
     if pending:
         take(pending)
     return lines
+
+
+def can_stream(inputs) -> bool:
+    """Whether :func:`stream_inputs` finds the same files as :func:`find_inputs` without
+    remembering them: every input local, and none inside a folder given as another input
+    (compared as written and as resolved)."""
+    paths = [storage.local_path(i) for i in inputs]
+    if not paths or any(p == "-" or storage.is_remote(p) or not os.path.lexists(p) for p in paths):
+        return False
+    folders = [p for p in paths if os.path.isdir(p)]
+    keys = {_key(p) for p in folders}
+    reals = {_real(p) for p in folders}
+    if len(keys) < len(folders) or len(reals) < len(folders):
+        return False
+    for p in paths:
+        for chain, known in ((_key(p), keys), (_real(p), reals)):
+            parent = os.path.dirname(chain)
+            while parent and parent != chain:
+                if parent in known:
+                    return False
+                chain, parent = parent, os.path.dirname(parent)
+    return True
+
+
+def stream_inputs(inputs, selection: Selection = Selection(), skip_dirs=()):
+    """:func:`find_inputs` as it goes, for inputs :func:`can_stream` accepts: yields
+    ``("file", path)``, ``("problem", folder, reason)`` and ``("skipped", path, reason)`` in
+    the order find_inputs lists them, holding one folder's entries at a time."""
+    skip = _Skip(skip_dirs)
+    named: set[str] = set()
+    problems: list = []
+    skipped: list = []
+    for item in map(storage.local_path, inputs):
+        if not os.path.isdir(item):
+            if _key(item) not in named:
+                named.add(_key(item))
+                yield ("file", item)
+            continue
+        for path, _, _, _ in _walk(item, selection, skip, problems, skipped):
+            while problems:
+                yield ("problem", *problems.pop(0))
+            while skipped:
+                yield ("skipped", *skipped.pop(0))
+            yield ("file", path)
+        while problems:
+            yield ("problem", *problems.pop(0))
+        while skipped:
+            yield ("skipped", *skipped.pop(0))

@@ -219,3 +219,72 @@ def test_nothing_found_is_still_a_usage_error(tmp_path):
     result = invoke("to-index", tmp_path / "masks", "-o", tmp_path / "out", "-p", "cityscapes")
     assert result.exit_code == 2 and "no mask files found in" in result.stderr
     assert "converted" not in result.stderr
+
+
+# ----------------------------------------------------------------- check
+
+
+def test_check_streams_and_says_what_a_listed_run_says(tmp_path):
+    names = tree(tmp_path / "masks", 3, 4)
+    write_png(tmp_path / "masks" / "c001" / "wide.png", np.full((4, 9, 3), ROAD, np.uint8))
+    write_png(tmp_path / "masks" / "c002" / "odd.png", np.full((4, 5, 3), (1, 2, 3), np.uint8))
+    streamed = maskcli("check", "masks", "-p", "cityscapes", "-j", 2, "--report", "a.json", cwd=tmp_path)
+    listed = maskcli("check", "masks", "masks/c001", "-p", "cityscapes", "-j", 2, "--report", "b.json", cwd=tmp_path)
+    assert streamed.returncode == listed.returncode == 1
+    assert streamed.stdout == listed.stdout  # the class table
+    assert "1 file(s) differ from the most common size 5x4: masks/c001/wide.png (9x4)" in streamed.stderr
+    assert "check: 13 ok, 1 failed, 1 warning(s)" in streamed.stderr
+    a = json.loads((tmp_path / "a.json").read_text())
+    b = json.loads((tmp_path / "b.json").read_text())
+    a.pop("options"), b.pop("options")
+    assert a == b and a["total"] == len(names) + 2
+
+
+def test_check_names_a_bounded_number_of_files_of_odd_sizes(tmp_path, monkeypatch):
+    from maskcli import check
+
+    monkeypatch.setattr(check, "KEPT_NAMES", 3)
+    tree(tmp_path / "masks", 1, 2)
+    for n in range(5):
+        write_png(tmp_path / "masks" / "c000" / f"w{n}.png", np.full((4, 9, 3), ROAD, np.uint8))
+    for n in range(4):
+        write_png(tmp_path / "masks" / "c000" / f"x{n}.png", np.full((7, 5, 3), ROAD, np.uint8))
+    result = invoke("check", tmp_path / "masks", "-p", "cityscapes", "-v")
+    # 2 of 5x4 and 4 of 5x7 differ; the 3 names kept are the first 3 files (the two 5x4 and w0)
+    assert "6 file(s) differ from the most common size 9x4" in result.stderr, result.stderr
+    assert "c000/0001.png (5x4) (and 4 more not named: check keeps 1000 names a size, 3 in all)" in result.stderr
+
+
+def test_check_finds_a_report_that_is_one_of_its_inputs(tmp_path):
+    tree(tmp_path / "masks", 2, 2)
+    os.symlink("masks", tmp_path / "ml")
+    result = maskcli("check", "masks", "-p", "cityscapes", "--report", "ml/c001/0000.png", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--report ml/c001/0000.png is an input of this run (the same file, through a link)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_check_walk_holds_folders_not_files(tmp_path):
+    from maskcli.check import _Walk
+    from maskcli.walk import find_mask_files
+
+    tree(tmp_path / "masks", 60, 100)
+
+    class Quiet:
+        def found(self, n): pass
+        def set_total(self, n): pass
+
+    def peak(make) -> int:
+        tracemalloc.start()
+        try:
+            make()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    def streamed():
+        walk = _Walk([str(tmp_path / "masks")], Selection(), [])
+        assert sum(1 for _ in walk.items(Quiet())) == 6000 and walk.complete
+
+    whole = peak(lambda: find_mask_files([str(tmp_path / "masks")]))
+    assert peak(streamed) * 5 < whole
