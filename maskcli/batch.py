@@ -129,6 +129,9 @@ def _convert_streamed(inputs, output, settings: tasks.Settings, run: RunOptions,
     def todo():
         nonlocal lossy
         for kind, path, other in plan.events():
+            if plan.complete and not report.total_known:
+                report.total, report.total_known = plan.found, True
+                progress.set_total(plan.found)
             if kind == "job":
                 progress.found(plan.found)
                 if lossy and path.lower().endswith(LOSSY_EXTENSIONS):
@@ -141,7 +144,7 @@ def _convert_streamed(inputs, output, settings: tasks.Settings, run: RunOptions,
                 report.warn(f"{shown(path)}: skipped: {other}")
             else:
                 report.info(f"{shown(path)}: no --rename rule matches its name; it keeps its name")
-        if plan.complete:
+        if plan.complete and not report.total_known:
             report.total, report.total_known = plan.found, True
             progress.set_total(plan.found)
 

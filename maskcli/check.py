@@ -204,6 +204,7 @@ class _Walk:
     def __init__(self, inputs, selection, written):
         self.inputs, self.selection = inputs, selection
         self.found = 0
+        self.total = None  # once the walk is over
         self.lossy = 0
         self.complete = False
         self.skipped: list = []
@@ -211,10 +212,19 @@ class _Walk:
         self._written = [(what, path, os.path.realpath(path)) for what, path in written]
 
     def items(self, progress):
+        import itertools
+
+        from maskcli.plan import LOOKAHEAD
         from maskcli.walk import stream_inputs
 
         folder = real_folder = None
-        for kind, path, *reason in stream_inputs(self.inputs, self.selection):
+        source = stream_inputs(self.inputs, self.selection)
+        head = list(itertools.islice(source, LOOKAHEAD))  # a small run knows its total at once
+        if len(head) < LOOKAHEAD:
+            self.complete = True
+            self.total = sum(1 for kind, *_ in head if kind != "skipped")
+            progress.set_total(self.total)
+        for kind, path, *reason in itertools.chain(head, source):
             if kind == "skipped":
                 self.skipped.append((path, reason[0]))
                 continue
@@ -239,8 +249,10 @@ class _Walk:
                 self.lossy += 1
             progress.found(self.found)
             yield path
-        self.complete = True
-        progress.set_total(self.found)
+        if not self.complete:
+            self.complete = True
+            self.total = self.found
+            progress.set_total(self.found)
 
 
 def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = False, pictures=None) -> int:
@@ -322,7 +334,8 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
             raise stream.usage  # the run wrote nothing yet: the report, chart and page come last
         if stream.complete and not stream.found:
             find_mask_files(inputs, run_options.selection)  # nothing found: its usage error says so
-        total, skipped, lossy_count = stream.found, stream.skipped, stream.lossy
+        total = stream.total if stream.complete else stream.found
+        skipped, lossy_count = stream.skipped, stream.lossy
     notes = [f"{shown(path)}: skipped: {reason}" for path, reason in skipped]
     odd, odd_count = totals.odd_sizes()
     if odd:
@@ -349,8 +362,8 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         modes = ", ".join(f"{mode}: {n}" for mode, n in sorted(totals.modes.items()))
         sizes = _first([f"{w}x{h}: {n}" for (w, h), n in totals.sizes.most_common()], run_options.verbose)
         say(f"modes: {modes or 'none'}; sizes: {sizes or 'none'}")
-        of = f"{total}" if stream is None or stream.complete else "the files found so far"
-        stopped = f"interrupted by {interrupted} after {checked} of {of} files; " if interrupted else ""
+        of = f"{total} files" if stream is None or stream.complete else "the files found so far"
+        stopped = f"interrupted by {interrupted} after {checked} of {of}; " if interrupted else ""
         say(f"check: {stopped}{checked - failed} ok, {failed} failed, {warnings} warning(s)")
     if run_options.report or pictures:
         names = {c.id: c.name for c in settings.palette.classes} if settings.palette else {}

@@ -374,16 +374,20 @@ class StreamedPlan:
         """The run's jobs and notes, found as the walk goes (see the class)."""
         head = []
         source = self._checked()
+        more = False
         for event in source:  # the first LOOKAHEAD jobs are all checked before any is handed out
             head.append(event)
             if self.found >= LOOKAHEAD:
+                more = True
                 break
         if self.stopped is not None:
             return  # found before anything was done: the run stops as a plan made whole would
+        self.complete = not more  # a small run knows its total before its first file
         yield from head
         del head
-        yield from source
-        self.complete = self.stopped is None
+        if more:
+            yield from source
+            self.complete = self.stopped is None
 
     def _checked(self):
         problems: list = []

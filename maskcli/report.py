@@ -144,9 +144,8 @@ class Report:
             counts += f"; {self.ignored + self.transparent} px ignored"
         if interrupted:
             done = self.converted + self.failed + self.skipped
-            of = f"{self.total}" if self.total_known else "the files found so far"
-            return (f"{self.command}: interrupted by {interrupted} after {done} of {of} "
-                    f"files: {counts} ({seconds:.1f} s)")
+            of = f"{self.total} files" if self.total_known else "the files found so far"
+            return f"{self.command}: interrupted by {interrupted} after {done} of {of}: {counts} ({seconds:.1f} s)"
         return f"{self.command}: {counts} ({seconds:.1f} s)"
 
     def finish(self, interrupted: str | None = None) -> None:

@@ -264,11 +264,12 @@ def test_check_finds_a_report_that_is_one_of_its_inputs(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_the_check_walk_holds_folders_not_files(tmp_path):
+def test_the_check_walk_holds_folders_not_files(tmp_path, monkeypatch):
     from maskcli.check import _Walk
     from maskcli.walk import find_mask_files
 
     tree(tmp_path / "masks", 60, 100)
+    monkeypatch.setattr(plan_module, "LOOKAHEAD", 100)
 
     class Quiet:
         def found(self, n): pass
