@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from maskcli import __version__, runner, tasks
 from maskcli.errors import UsageError
-from maskcli.plan import Plan, check_reserved, is_up_to_date, make_plan
+from maskcli.plan import Plan, StreamedPlan, check_reserved, is_up_to_date, make_plan, streamable
 from maskcli.walk import Selection, read_file_list
 from maskcli.report import EXIT_OK, Report, shown
 
@@ -35,6 +35,7 @@ class RunOptions:
     scheduler: str | None = None
     recorded: dict = field(default_factory=dict)  # the options as given, for the JSON report
     suffix: str = ".png"  # the outputs' extension (".npy" with --format npy)
+    listed: list | None = None  # --files-from, once read
 
 
 def convert_tree(inputs, output, settings: tasks.Settings, run: RunOptions, worker=tasks.safe_convert) -> int:
@@ -72,9 +73,19 @@ def _convert_listed(inputs, output, settings: tasks.Settings, run: RunOptions, w
     plan, todo, interrupted = None, [], None  # todo stays empty when a signal stops the listing
     try:
         with runner.interruptible():  # listing may take long and leaves nothing behind
-            plan, todo, current = _list(inputs, output, settings, run)
+            if not run.dry_run and not settings.instances:
+                listed = read_file_list(run.files_from) if run.files_from else []
+                run = replace(run, listed=listed)
+                stream = bool(inputs or listed) and streamable(inputs, output, listed, run.suffix)
+            else:
+                stream = False
+            if not stream:
+                plan, todo, current = _list(inputs, output, settings, run)
     except runner.Interrupted as stop:
         interrupted = stop
+    else:
+        if stream:
+            return _convert_streamed(inputs, output, settings, run, worker, run.listed)
 
     if run.dry_run and interrupted:
         raise interrupted  # nothing to summarize: the command line says it was interrupted
@@ -102,24 +113,91 @@ def _convert_listed(inputs, output, settings: tasks.Settings, run: RunOptions, w
     return run_and_finish(worker, todo, settings, run, report, progress, interrupted)
 
 
-def run_and_finish(worker, todo, settings, run: RunOptions, report: Report, progress, interrupted=None) -> int:
+def _convert_streamed(inputs, output, settings: tasks.Settings, run: RunOptions, worker, listed) -> int:
+    """The run of :func:`convert_tree` whose jobs are found while it converts (a
+    StreamedPlan): the first file is converted at once, and memory does not grow with the
+    number of files. Up-to-date checks (--update) run where the files are converted."""
+    reserved = [("--report", run.report)] if run.report not in (None, "-") else []
+    plan = StreamedPlan(inputs, output, run.selection, run.rename, base=run.base, listed=listed,
+                        suffix=run.suffix, reserved=reserved)
+    progress = runner.Progress(None, settings.command, enabled=not run.quiet)
+    report = Report(settings.command, 0, progress.write, run.quiet, run.verbose, keep_files=run.report is not None)
+    report.total_known = False
+    _warn_settings(settings, run, report)
+    lossy = settings.command == "to-index" and settings.unknown != "nearest"
+
+    def todo():
+        nonlocal lossy
+        for kind, path, other in plan.events():
+            if plan.complete and not report.total_known:
+                report.total, report.total_known = plan.found, True
+                progress.set_total(plan.found)
+            if kind == "job":
+                progress.found(plan.found)
+                if lossy and path.lower().endswith(LOSSY_EXTENSIONS):
+                    _warn_lossy(report, None, path)
+                    lossy = False
+                yield (path, other)
+            elif kind == "problem":
+                yield runner.Ready((path, None), (other, None))
+            elif kind == "skipped":
+                report.warn(f"{shown(path)}: skipped: {other}")
+            else:
+                report.info(f"{shown(path)}: no --rename rule matches its name; it keeps its name")
+        if plan.complete and not report.total_known:
+            report.total, report.total_known = plan.found, True
+            progress.set_total(plan.found)
+
+    if run.update:
+        fn, args = convert_if_stale, (worker, settings, settings.digest())
+    else:
+        fn, args = worker, (settings,)
+    return run_and_finish(worker, todo(), settings, run, report, progress, call=(fn, args), stopped=lambda: plan.stopped)
+
+
+UP_TO_DATE = "up to date"  # the outcome of a file --update did not need to convert
+
+
+def convert_if_stale(item, worker, settings: tasks.Settings, digest: str):
+    """``worker(item, settings)``, unless the output is up to date (--update): then
+    :data:`UP_TO_DATE`. Runs where the files are converted, so the checks share the workers."""
+    if is_up_to_date(item[0], item[1], digest):
+        return UP_TO_DATE
+    return worker(item, settings)
+
+
+def run_and_finish(worker, todo, settings, run: RunOptions, report: Report, progress, interrupted=None,
+                   call=None, stopped=None) -> int:
     """Run ``worker(item, settings) -> (error, info)`` over ``todo`` (items whose first two
     fields are input and output), then write the report and the summary; returns the exit
-    status. Shared by every command that writes one output per input."""
+    status. Shared by every command that writes one output per input. ``call`` = ``(fn,
+    args)`` runs ``fn(item, *args)`` instead (an outcome may then be :data:`UP_TO_DATE`);
+    ``stopped()`` gives the UsageError that ended a streamed plan early, if one did: raised
+    after the summary (at once when nothing was done)."""
 
     def on_result(item, outcome):
-        error, info = outcome
-        report.done(item[0], item[1], error, info)
+        if outcome == UP_TO_DATE:
+            report.up_to_date(item[0], item[1])
+        else:
+            error, info = outcome
+            report.done(item[0], item[1], error, info)
         progress.update()
 
+    fn, args = call or (worker, (settings,))
     if interrupted is None:
         try:
-            runner.run(worker, todo, args=(settings,), jobs=run.jobs, on_result=on_result,
+            runner.run(fn, todo, args=args, jobs=run.jobs, on_result=on_result,
                        lost_result=(runner.LOST, None), scheduler=run.scheduler, on_crash=_discard_partial)
         except runner.Interrupted as stop:
             interrupted = stop
     interrupted = runner.settle() or interrupted  # also a signal that came after the last file
     progress.close()
+    usage = stopped() if stopped is not None else None
+    if usage is not None and not interrupted and not report.outcomes:
+        raise usage  # nothing was done: the error line alone, as for any usage error
+    if usage is not None and not interrupted:  # the command line is wrong (the report's name may be why):
+        report.finish()  # say what was done before it was found, then the error; no report
+        raise usage
     _write_report(report, run, interrupted)  # first: a report that cannot be written is a failure
     report.finish(interrupted=str(interrupted) if interrupted else None)
     return interrupted.exit_code if interrupted else report.exit_code
@@ -127,7 +205,7 @@ def run_and_finish(worker, todo, settings, run: RunOptions, report: Report, prog
 
 def _list(inputs, output, settings: tasks.Settings, run: RunOptions):
     """The plan, the jobs to do and the jobs already up to date (with --update)."""
-    listed = read_file_list(run.files_from) if run.files_from else []
+    listed = run.listed if run.listed is not None else read_file_list(run.files_from) if run.files_from else []
     if not inputs and not listed and not run.files_from:
         raise UsageError("no inputs: give INPUT... or --files-from")
     if inputs or listed:
@@ -163,6 +241,19 @@ def _discard_partial(jobs, pids) -> None:
 
 
 def _warn_before(settings, run: RunOptions, plan, todo, report: Report) -> None:
+    _warn_settings(settings, run, report)
+    if settings.command == "to-index" and settings.unknown != "nearest":
+        lossy = [src for src, _ in todo if src.lower().endswith(LOSSY_EXTENSIONS)]
+        if lossy:
+            _warn_lossy(report, len(lossy), lossy[0])
+    for path, reason in plan.skipped:
+        report.warn(f"{shown(path)}: skipped: {reason}")
+    for src in plan.kept_names:
+        report.info(f"{shown(src)}: no --rename rule matches its name; it keeps its name")
+
+
+def _warn_settings(settings, run: RunOptions, report: Report) -> None:
+    """The warnings that depend on the options alone."""
     if run.update and settings.format == "npy":
         report.warn("--update: .npy outputs hold no record of what made them, so every file is converted again")
     palette = settings.palette
@@ -170,17 +261,13 @@ def _warn_before(settings, run: RunOptions, plan, todo, report: Report) -> None:
         shared = palette.shared_colors_message()
         if shared:
             report.warn(shared)
-    if settings.command == "to-index" and settings.unknown != "nearest":
-        lossy = [src for src, _ in todo if src.lower().endswith(LOSSY_EXTENSIONS)]
-        if lossy:
-            report.warn(
-                f"{len(lossy)} input(s) are in a lossy format (first: {shown(lossy[0])}): their colors are "
-                "probably off near edges; consider --unknown nearest --max-distance D"
-            )
-    for path, reason in plan.skipped:
-        report.warn(f"{shown(path)}: skipped: {reason}")
-    for src in plan.kept_names:
-        report.info(f"{shown(src)}: no --rename rule matches its name; it keeps its name")
+
+
+def _warn_lossy(report: Report, count, first: str) -> None:
+    """``count`` inputs (None: not known yet, the run is finding them) are JPEG or WebP."""
+    what = f"{count} input(s) are" if count is not None else "some inputs are"
+    report.warn(f"{what} in a lossy format (first: {shown(first)}): their colors are "
+                "probably off near edges; consider --unknown nearest --max-distance D")
 
 
 def _write_report(report: Report, run: RunOptions, interrupted) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass
 
@@ -110,6 +111,10 @@ def describe_unknown(found: dict, verbose: bool = False) -> str | None:
     return None
 
 
+KEPT_PER_SIZE = 1000  # file names check keeps for each image size (to name files of odd sizes)...
+KEPT_NAMES = 20_000  # ...and in all
+
+
 class Totals:
     """What check adds up over the files: per-value pixels and files, sizes, modes."""
 
@@ -118,23 +123,29 @@ class Totals:
         self.files = Counter()
         self.sizes = Counter()
         self.modes = Counter()
-        self.by_size: list[tuple[str, tuple[int, int]]] = []
+        self.by_size: dict[tuple[int, int], list[str]] = {}  # the first files of each size
+        self._kept = 0
 
     def add(self, src: str, found: dict) -> None:
         size = tuple(found["size"])
         self.sizes[size] += 1
         self.modes[found["mode"]] += 1
-        self.by_size.append((src, size))
+        first = self.by_size.setdefault(size, [])
+        if len(first) < KEPT_PER_SIZE and self._kept < KEPT_NAMES:  # bounded: millions of files hold counts
+            first.append(src)
+            self._kept += 1
         for value, n in found.get("values", {}).items():
             self.pixels[value] += n
             self.files[value] += 1
 
-    def odd_sizes(self) -> list[tuple[str, tuple[int, int]]]:
-        """Files whose size differs from the most common one."""
+    def odd_sizes(self) -> tuple[list[tuple[str, tuple[int, int]]], int]:
+        """The files whose size differs from the most common one (the first
+        :data:`KEPT_PER_SIZE` of each size), and how many such files there are."""
         if len(self.sizes) < 2:
-            return []
+            return [], 0
         common = self.sizes.most_common(1)[0][0]
-        return [(src, size) for src, size in self.by_size if size != common]
+        odd = [(src, size) for size, first in self.by_size.items() if size != common for src in first]
+        return odd, sum(n for size, n in self.sizes.items() if size != common)
 
 
 def table(totals: Totals, palette: Palette | None) -> str:
@@ -185,6 +196,65 @@ def run(files, settings: CheckSettings, jobs: int, on_result, scheduler=None) ->
                lost_result={"error": runner.LOST}, scheduler=scheduler)
 
 
+class _Walk:
+    """check's inputs found while files are checked: items for runner.run (problems as
+    decided results), with counts and the skipped files kept for the summary; a --report
+    that is one of the inputs is found on the way (:attr:`usage`), before it is written."""
+
+    def __init__(self, inputs, selection, written):
+        self.inputs, self.selection = inputs, selection
+        self.found = 0
+        self.total = None  # once the walk is over
+        self.lossy = 0
+        self.complete = False
+        self.skipped: list = []
+        self.usage = None
+        self._written = [(what, path, os.path.realpath(path)) for what, path in written]
+
+    def items(self, progress):
+        import itertools
+
+        from maskcli.plan import LOOKAHEAD
+        from maskcli.walk import stream_inputs
+
+        folder = real_folder = None
+        source = stream_inputs(self.inputs, self.selection)
+        head = list(itertools.islice(source, LOOKAHEAD))  # a small run knows its total at once
+        if len(head) < LOOKAHEAD:
+            self.complete = True
+            self.total = sum(1 for kind, *_ in head if kind != "skipped")
+            progress.set_total(self.total)
+        for kind, path, *reason in itertools.chain(head, source):
+            if kind == "skipped":
+                self.skipped.append((path, reason[0]))
+                continue
+            self.found += 1
+            if kind == "problem":
+                yield runner.Ready(path, {"error": reason[0]})
+                continue
+            if self._written:
+                here, name = os.path.split(os.path.abspath(path))
+                if here != folder:
+                    folder, real_folder = here, os.path.realpath(here)
+                real = os.path.realpath(path) if os.path.islink(path) else os.path.join(real_folder, name)
+                for what, reserved, real_reserved in self._written:
+                    if real == real_reserved:
+                        from maskcli.errors import UsageError
+                        from maskcli.plan import _through_link
+
+                        self.usage = UsageError(f"{what} {reserved} is an input of this run"
+                                                f"{_through_link(reserved, path)}; choose another name")
+                        return
+            if path.lower().endswith(LOSSY):
+                self.lossy += 1
+            progress.found(self.found)
+            yield path
+        if not self.complete:
+            self.complete = True
+            self.total = self.found
+            progress.set_total(self.found)
+
+
 def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = False, pictures=None) -> int:
     """Check every mask under ``inputs``; print the class table on stdout; return the exit status.
     ``pictures`` (visualize.CheckPictures): also draw the class chart and/or the HTML report."""
@@ -192,33 +262,38 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
     import sys
 
     from maskcli import __version__
-    from maskcli.walk import find_mask_files, read_file_list
+    from maskcli.walk import can_stream, find_mask_files, read_file_list
     from maskcli.report import EXIT_FAILED, EXIT_OK, shown
 
     problems: list = []
     skipped: list = []
     files: list = []
     interrupted = None
-    try:
-        with runner.interruptible():  # listing may take long and leaves nothing behind
-            inputs = list(inputs) + (read_file_list(run_options.files_from) if run_options.files_from else [])
-            if inputs or not run_options.files_from:
-                files = find_mask_files(inputs, run_options.selection, problems=problems, skipped=skipped)
-    except runner.Interrupted as stop:
-        interrupted = stop
+    stream = None  # a walk that goes on while files are checked (see docs/scale.md)
     written = [("--report", run_options.report)]
     if pictures:
         written += [("--plot", pictures.plot), ("--html", pictures.html)]
+    written = [(what, path) for what, path in written if path not in (None, "-")]
+    try:
+        with runner.interruptible():  # listing may take long and leaves nothing behind
+            inputs = list(inputs) + (read_file_list(run_options.files_from) if run_options.files_from else [])
+            if not pictures and inputs and can_stream(inputs):
+                stream = _Walk(inputs, run_options.selection, written)
+            elif inputs or not run_options.files_from:
+                files = find_mask_files(inputs, run_options.selection, problems=problems, skipped=skipped)
+    except runner.Interrupted as stop:
+        interrupted = stop
     for what, path in written:
-        if path not in (None, "-"):
+        if stream is None:
             from maskcli.plan import check_reserved
 
             check_reserved(path, [(f, f) for f in files], what)
-            if pictures and pictures.photos is not None:
-                from maskcli.plan import check_outside
+        if pictures and pictures.photos is not None:
+            from maskcli.plan import check_outside
 
-                check_outside(path, pictures.photos.images, what, "one of the --images photos")
-    progress = runner.Progress(len(files), "check", enabled=not run_options.quiet and not interrupted)
+            check_outside(path, pictures.photos.images, what, "one of the --images photos")
+    progress = runner.Progress(None if stream else len(files), "check", enabled=not run_options.quiet and not interrupted)
+    lossy = []
     say = progress.write
     totals = Totals()
     failed = 0
@@ -230,6 +305,8 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         nonlocal failed, checked
         checked += 1
         progress.update()
+        if not lossy and src.lower().endswith(LOSSY):
+            lossy.append(src)
         problem = found.get("error") or describe_unknown(found, run_options.verbose)
         if problem:
             failed += 1
@@ -244,22 +321,33 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
     for path, reason in problems:
         on_result(path, {"error": reason})
     total = len(files) + len(problems)
+    lossy_count = sum(1 for f in files if f.lower().endswith(LOSSY))
     if interrupted is None:
         try:
-            run(files, settings, run_options.jobs, on_result, run_options.scheduler)
+            run(stream.items(progress) if stream else files, settings, run_options.jobs, on_result, run_options.scheduler)
         except runner.Interrupted as stop:
             interrupted = stop
     interrupted = runner.settle() or interrupted  # also a signal that came after the last file
     progress.close()
+    if stream is not None:
+        if stream.usage is not None and not interrupted:
+            raise stream.usage  # the run wrote nothing yet: the report, chart and page come last
+        if stream.complete and not stream.found:
+            find_mask_files(inputs, run_options.selection)  # nothing found: its usage error says so
+        total = stream.total if stream.complete else stream.found
+        skipped, lossy_count = stream.skipped, stream.lossy
     notes = [f"{shown(path)}: skipped: {reason}" for path, reason in skipped]
-    odd = totals.odd_sizes()
+    odd, odd_count = totals.odd_sizes()
     if odd:
         common = totals.sizes.most_common(1)[0][0]
         odd_files = _first([f"{shown(src)} ({w}x{h})" for src, (w, h) in odd], run_options.verbose)
-        notes.append(f"{len(odd)} file(s) differ from the most common size {common[0]}x{common[1]}: {odd_files}")
-    lossy = [f for f in files if f.lower().endswith(LOSSY)]
-    if lossy:
-        notes.append(f"{len(lossy)} file(s) are in a lossy format (first: {shown(lossy[0])}); colors near edges are probably off")
+        unlisted = odd_count - len(odd)
+        if unlisted:
+            odd_files += f" (and {unlisted} more not named: check keeps {KEPT_PER_SIZE} names a size, {KEPT_NAMES} in all)"
+        notes.append(f"{odd_count} file(s) differ from the most common size {common[0]}x{common[1]}: {odd_files}")
+    if lossy_count:
+        first = lossy[0] if lossy else next(f for f in files if f.lower().endswith(LOSSY))
+        notes.append(f"{lossy_count} file(s) are in a lossy format (first: {shown(first)}); colors near edges are probably off")
     for note in notes:
         warnings += 1
         if strict:
@@ -274,7 +362,8 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         modes = ", ".join(f"{mode}: {n}" for mode, n in sorted(totals.modes.items()))
         sizes = _first([f"{w}x{h}: {n}" for (w, h), n in totals.sizes.most_common()], run_options.verbose)
         say(f"modes: {modes or 'none'}; sizes: {sizes or 'none'}")
-        stopped = f"interrupted by {interrupted} after {checked} of {total} files; " if interrupted else ""
+        of = f"{total} files" if stream is None or stream.complete else "the files found so far"
+        stopped = f"interrupted by {interrupted} after {checked} of {of}; " if interrupted else ""
         say(f"check: {stopped}{checked - failed} ok, {failed} failed, {warnings} warning(s)")
     if run_options.report or pictures:
         names = {c.id: c.name for c in settings.palette.classes} if settings.palette else {}

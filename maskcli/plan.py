@@ -7,11 +7,13 @@ Pure path logic (plus stat): nothing here reads an image. Finding the inputs is 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 
-from maskcli import storage
-from maskcli.errors import UsageError
-from maskcli.walk import DEFAULT_EXTENSIONS, Selection, _identity, _key, find_inputs, find_mask_files, read_file_list
+from maskcli import provenance, storage
+from maskcli.errors import MaskcliError, UsageError
+from maskcli.walk import (DEFAULT_EXTENSIONS, Selection, _identity, _key, _Skip, _walk, can_stream, find_inputs,
+                          find_mask_files, read_file_list)
 
 # Finding inputs moved to walk.py; its public names stay importable from here.
 __all__ = ["DEFAULT_EXTENSIONS", "Plan", "Selection", "check_collisions", "check_reserved", "find_inputs",
@@ -280,9 +282,6 @@ def is_up_to_date(src: str, dst: str, digest: str) -> bool:
     the output are read. An output without a record (made by another tool, or by a maskcli
     from before outputs had one) is not up to date. In a store that keeps no modification
     times, the record alone decides."""
-    from maskcli import provenance
-    from maskcli.errors import MaskcliError
-
     try:
         if storage.is_remote(dst):
             text = provenance.read_text(dst)
@@ -304,3 +303,241 @@ def _mtime_ns(path: str) -> int | None:
         seconds = storage.modified(path)
         return None if seconds is None else int(seconds * 1e9)
     return os.stat(path).st_mtime_ns
+
+
+# --------------------------------------------------------------------------- streaming
+
+LOOKAHEAD = 10_000  # jobs found before the first is handed out: a run this small is checked whole first
+
+
+def streamable(inputs, output: str, listed=(), suffix: str = ".png") -> bool:
+    """Whether a run into the output folder ``output`` can find its jobs while it runs
+    (:class:`StreamedPlan`) rather than list them all first (:func:`make_plan`): every path is
+    local, ``output`` names a folder, no input lies inside the output folder (also through a
+    link), and no input argument lies inside another (each file is found once without
+    remembering every file). Runs that do not qualify are planned whole, as before."""
+    paths = [storage.local_path(i) for i in (*inputs, *listed)]
+    output = storage.local_path(output)
+    if output == "-" or storage.is_remote(output) or not can_stream(paths):
+        return False
+    if output.lower().endswith(suffix) or os.path.splitext(output)[1].lower() in OTHER_IMAGE_EXTENSIONS:
+        return False  # a single output file, or a usage error make_plan words
+    out_real = _real_path(output)
+    return not any(_within(_real_path(p), out_real) for p in paths)
+
+
+def _real_path(path: str) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _within(path: str, root: str) -> bool:
+    """``path`` is ``root`` or below it (both absolute and normalized)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+class StreamedPlan:
+    """The jobs of a run into an output folder, found while the run goes (see docs/scale.md).
+
+    :meth:`events` walks the inputs and yields ``("job", input, output)``,
+    ``("problem", folder, reason)`` (a folder that cannot be listed), ``("skipped", path,
+    reason)`` and ``("kept", input)`` (no --rename rule matched), in the order
+    :func:`make_plan` lists them. Memory grows with the number of output folders and the size
+    of the largest folder, not with the number of files: collisions are found folder by
+    folder (the files of one folder come together, and an output folder takes the outputs of
+    one input folder, unless a link in the output tree joins two), and the first
+    :data:`LOOKAHEAD` jobs are checked before any is handed out. A collision, or an output
+    that would replace an input, sets :attr:`stopped` (a UsageError) and ends the jobs before
+    the offending one: nothing that existed before the run is overwritten.
+    """
+
+    def __init__(self, inputs, output: str, selection: Selection = Selection(), rename=(), base=None, listed=(),
+                 suffix: str = ".png", reserved=()):
+        self.inputs = [storage.local_path(i) for i in (*inputs, *listed)]
+        self.output = storage.local_path(output)
+        self.selection, self.rename, self.suffix = selection, tuple(rename), suffix
+        self.root = output_root(inputs, listed, base)
+        if os.path.exists(self.output) and not os.path.isdir(self.output):
+            raise UsageError(f"{self.output}: exists and is not a folder (a single input file may have -o NAME.png)")
+        self.out_real = _real_path(self.output)
+        self.input_reals = [_real_path(p) for p in self.inputs]
+        self.reserved = [(what, path, os.path.split(_Resolver()(path))) for what, path in reserved]
+        self.found = 0  # jobs found so far
+        self.complete = False  # the walk is over: found is the total
+        self.stopped: UsageError | None = None
+        self._out_folders: dict[str, str] = {}  # output folders met, as they resolve -> their input folder
+        self._named_outputs: dict[str, str] = {}  # outputs of files named directly -> their input
+        self._skipped = 0
+
+    # ---------------------------------------------------------------- the walk
+
+    def events(self):
+        """The run's jobs and notes, found as the walk goes (see the class)."""
+        head = []
+        source = self._checked()
+        more = False
+        for event in source:  # the first LOOKAHEAD jobs are all checked before any is handed out
+            head.append(event)
+            if self.found >= LOOKAHEAD:
+                more = True
+                break
+        if self.stopped is not None:
+            return  # found before anything was done: the run stops as a plan made whole would
+        self.complete = not more  # a small run knows its total before its first file
+        yield from head
+        del head
+        if more:
+            yield from source
+            self.complete = self.stopped is None
+
+    def _checked(self):
+        problems: list = []
+        skipped: list = []
+        skip = _Skip((self.output,))
+        named: set[str] = set()
+        listed_problems = 0
+        for item in self.inputs:
+            is_named = not os.path.isdir(item)
+            if is_named:
+                if _key(item) in named:
+                    continue
+                named.add(_key(item))
+                groups = [[(item, os.path.basename(item), os.path.islink(item), None)]]
+                prefix = os.path.dirname(_relative(item, self.root))
+            else:
+                groups = self._folders(_walk(item, self.selection, skip, problems, skipped))
+                prefix = "" if _absolute(item) == self.root else _relative(item, self.root)
+            for group in groups:
+                listed_problems += len(problems)
+                yield from self._drain(problems, skipped)
+                try:
+                    jobs = self._jobs(group, prefix, self._named_outputs if is_named else {})
+                except UsageError as exc:  # a --rename that makes a hidden or empty name
+                    self.stopped = exc
+                    return
+                if jobs is None:
+                    return
+                for event in jobs:
+                    if event[0] == "job":
+                        self.found += 1
+                    yield event
+            listed_problems += len(problems)
+            yield from self._drain(problems, skipped)
+        if not self.found and not listed_problems:
+            also = f"; skipped {self._skipped} that are not regular files" if self._skipped else ""
+            where = ", ".join(map(str, self.inputs))
+            self.stopped = UsageError(f"no mask files found in {where} (looked for {self.selection.describe()}, "
+                                      f"recursively{also})")
+
+    def _drain(self, problems, skipped):
+        while problems:
+            yield ("problem", *problems.pop(0))
+        while skipped:
+            self._skipped += 1
+            yield ("skipped", *skipped.pop(0))
+
+    @staticmethod
+    def _folders(walked):
+        """The walk's files grouped by folder."""
+        group, folder = [], None
+        for found in walked:
+            here = found[1].rpartition("/")[0]
+            if group and here != folder:
+                yield group
+                group = []
+            folder = here
+            group.append(found)
+        if group:
+            yield group
+
+    def _jobs(self, group, prefix: str, outputs: dict):
+        """The events of one folder's files ``(path, relative path, is a link, inode)``, or
+        None (and :attr:`stopped` set) when one of them would write over an input or another
+        output. ``outputs``: the outputs met so far that may collide with these (this
+        folder's; for files named directly, those of all files named directly)."""
+        first, rel = group[0][0], group[0][1]
+        rel_folder = os.path.dirname(os.path.join(prefix, rel) if prefix else rel)
+        out_folder = os.path.join(self.output, rel_folder) if rel_folder else self.output
+        real_folder = _real_path(out_folder)
+        in_real_folder = _real_path(os.path.dirname(os.path.abspath(first)))
+        if self._out_folders.setdefault(real_folder, in_real_folder) != in_real_folder:
+            self.stopped = UsageError(
+                f"1 output folder would be written by more than one input folder: {shown_path(out_folder)} "
+                f"is {real_folder} (through a link), where the outputs of another input folder went; "
+                "choose another -o")
+            return None
+        linked_away = not _within(real_folder, self.out_real)  # a link in the output tree leads elsewhere
+        present = self._present(out_folder, group)
+        reserved = [(what, path, folder, name) for what, path, (folder, name) in self.reserved
+                    if folder in (real_folder, in_real_folder)] if self.reserved else ()
+        events = []
+        for src, rel, link, inode in group:
+            if link and _within(_real_path(src), self.out_real):
+                events.append(("skipped", src, "a link into the output folder (outputs are never read as inputs)"))
+                continue
+            name, matched = output_name(rel.rpartition("/")[2], self.rename, self.suffix)
+            if not matched:
+                events.append(("kept", src, None))
+            dst = os.path.join(out_folder, name)
+            key = os.path.normcase(name)
+            other = outputs.get((real_folder, key))
+            if other is not None:
+                self.stopped = UsageError(f"1 output(s) would be written by more than one input: {other} and {src} -> {dst}")
+                return None
+            outputs[(real_folder, key)] = src
+            problem = None
+            if linked_away:
+                real_dst = os.path.join(real_folder, key)
+                if any(_within(real_dst, r) for r in self.input_reals) and os.path.lexists(real_dst):
+                    problem = f"{dst}: the output would overwrite the input {real_dst} (the same file, through a link)"
+            hit = present.get(name)
+            if problem is None and hit is not None:
+                problem = self._replaces_input(src, dst, link, inode, *hit)
+            if problem is not None:
+                self.stopped = UsageError(problem + "; choose another -o")
+                return None
+            for what, path, folder, reserved_name in reserved:
+                if key == reserved_name and real_folder == folder:
+                    self.stopped = UsageError(f"{what} {path} is an output of this run{_through_link(path, dst)}; choose another name")
+                    return None
+                real_src = _real_path(src) if link else os.path.join(in_real_folder, os.path.normcase(os.path.basename(src)))
+                if real_src == os.path.join(folder, reserved_name):
+                    self.stopped = UsageError(f"{what} {path} is an input of this run{_through_link(path, src)}; choose another name")
+                    return None
+            events.append(("job", src, dst))
+        return events
+
+    def _present(self, out_folder: str, group) -> dict:
+        """What an existing output folder holds that matters for ``group``'s outputs: names
+        that are symbolic links, and names whose inode is one of the group's inputs (a hard
+        link), as ``{name: (is a link, inode)}``. One listing of the folder, no stat per file."""
+        if group[0][3] is None:  # a file named directly: look at its output name alone
+            name = output_name(group[0][1], self.rename, self.suffix)[0]
+            try:
+                st = os.lstat(os.path.join(out_folder, name))
+            except (OSError, ValueError):
+                return {}
+            return {name: (stat.S_ISLNK(st.st_mode), None)}
+        inodes = {g[3] for g in group if not g[2]}
+        try:
+            with os.scandir(out_folder) as it:
+                return {e.name: (e.is_symlink(), e.inode()) for e in it if e.is_symlink() or e.inode() in inodes}
+        except OSError:  # not there yet (a fresh run), or not a folder: writing will say
+            return {}
+
+    def _replaces_input(self, src: str, dst: str, link: bool, inode, is_link: bool, dst_inode: int) -> str | None:
+        """Why writing ``dst`` (an existing name) would replace an input, or None. Outputs are
+        written by renaming a new file over the name, so what matters is what the name is."""
+        if is_link:
+            target = _real_path(dst)
+            if any(_within(target, r) for r in self.input_reals):
+                return f"{dst}: the output would overwrite the input {target} (the same file, through a link)"
+            return None
+        if (inode is None or link or dst_inode == inode) and _identity(src) == _identity(dst):
+            return f"{dst}: the output would overwrite the input {src} (the same file, through a link)"
+        return None
+
+
+def shown_path(path: str) -> str:
+    from maskcli.report import shown
+
+    return shown(path)

@@ -62,6 +62,7 @@ class Report:
         self.transparent = 0  # pixels written as ignore because they are transparent
         self.files_snapped = 0
         self.files: list[dict] | None = [] if keep_files else None
+        self.total_known = True  # False while a streamed run is still finding its files
         self._write = write
         self._quiet = quiet
         self._verbose = verbose
@@ -123,6 +124,11 @@ class Report:
             self._write(message)
 
     @property
+    def outcomes(self) -> int:
+        """Files whose outcome is known (converted, up to date or failed)."""
+        return self.converted + self.skipped + self.failed
+
+    @property
     def exit_code(self) -> int:
         return EXIT_FAILED if self.failed else EXIT_OK
 
@@ -138,8 +144,8 @@ class Report:
             counts += f"; {self.ignored + self.transparent} px ignored"
         if interrupted:
             done = self.converted + self.failed + self.skipped
-            return (f"{self.command}: interrupted by {interrupted} after {done} of {self.total} "
-                    f"files: {counts} ({seconds:.1f} s)")
+            of = f"{self.total} files" if self.total_known else "the files found so far"
+            return f"{self.command}: interrupted by {interrupted} after {done} of {of}: {counts} ({seconds:.1f} s)"
         return f"{self.command}: {counts} ({seconds:.1f} s)"
 
     def finish(self, interrupted: str | None = None) -> None:

@@ -47,6 +47,8 @@ class PoolFailure(MaskcliError):
 class _PoolUnavailable(Exception):
     """Worker processes cannot be started at all (no result came back yet)."""
 
+    rest = ()  # the items not handed over yet, to run in this process instead
+
 
 class Interrupted(BaseException):
     """The run was stopped by a signal; ``exit_code`` is 128 + its number.
@@ -187,6 +189,19 @@ def batch_size(n_items: int, workers: int) -> int:
 
 
 BATCH_BYTES = 16 * 1024  # input bytes per batch: a 2-megapixel mask (17-100 KB) travels alone
+READY_BATCH = 256  # decided items (Ready) handed over together
+
+
+class Ready:
+    """An item whose result is known without running it (a file that is up to date, a folder
+    that could not be listed): ``run`` hands ``result`` to ``on_result`` for ``item`` in its
+    turn, in item order, without sending it to a worker."""
+
+    __slots__ = ("item", "result")
+
+    def __init__(self, item, result):
+        self.item = item
+        self.result = result
 
 
 def _input_bytes(item) -> int:
@@ -201,24 +216,66 @@ def _input_bytes(item) -> int:
         return 0
 
 
-def batches(items: list, workers: int):
+def batches(items, workers: int):
     """Yield the items in batches for ``workers`` workers: the first batch of each worker holds
     one item (the first outputs come at once), later ones up to :data:`BATCH_BYTES` of input
     and at most :func:`batch_size` items. Large files therefore travel one at a time (the
-    progress bar moves file by file) while tiny ones share a round trip."""
-    most = batch_size(len(items), workers)
-    start = 0
-    for _ in range(workers):
-        if start < len(items):
-            yield items[start : start + 1]
-            start += 1
-    while start < len(items):
-        end, size = start, 0
-        while end < len(items) and end - start < most and (end == start or size < BATCH_BYTES):
-            size += _input_bytes(items[end])
-            end += 1
-        yield items[start:end]
-        start = end
+    progress bar moves file by file) while tiny ones share a round trip.
+
+    ``items`` may be a list or a lazy iterator (a walk that is still going): for an iterator
+    the number of items found so far stands in for the total in :func:`batch_size`, so batches
+    grow as the walk finds more. :class:`Ready` items come in batches of their own."""
+    known = len(items) if isinstance(items, (list, tuple)) else None
+    source = iter(items)
+    seen = 0
+    pending = []  # one item read ahead that belongs to the next batch
+
+    def take():
+        nonlocal seen
+        if pending:
+            return pending.pop()
+        item = next(source, _END)
+        if item is not _END:
+            seen += 1
+        return item
+
+    started = 0
+    while True:
+        item = take()
+        if item is _END:
+            return
+        if isinstance(item, Ready):
+            batch = [item]
+            while len(batch) < READY_BATCH:
+                nxt = take()
+                if nxt is _END:
+                    break
+                if not isinstance(nxt, Ready):
+                    pending.append(nxt)
+                    break
+                batch.append(nxt)
+            yield batch
+            continue
+        batch = [item]
+        if started < workers:  # each worker's first batch: one item
+            started += 1
+            yield batch
+            continue
+        most = batch_size(known if known is not None else seen, workers)
+        size = _input_bytes(item)
+        while len(batch) < most and size < BATCH_BYTES:
+            nxt = take()
+            if nxt is _END:
+                break
+            if isinstance(nxt, Ready):
+                pending.append(nxt)
+                break
+            size += _input_bytes(nxt)
+            batch.append(nxt)
+        yield batch
+
+
+_END = object()
 
 
 # --------------------------------------------------------------------------- workers
@@ -339,7 +396,6 @@ def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, sched
     :class:`Interrupted` on SIGINT or SIGTERM, after handing over every result that was
     finished (the item being converted in this process is finished first).
     """
-    items = list(items)
     with _deferred():
         stop = _stop_asked()
         if stop is not None:
@@ -347,15 +403,35 @@ def run(fn, items, *, args=(), jobs: int = 1, on_result, lost_result=LOST, sched
         if scheduler:
             _run_dask(fn, items, args, scheduler, on_result, lost_result)
             return
-        if jobs <= 1 or len(items) < POOL_MIN_ITEMS:
+        if jobs <= 1:
+            _run_here(fn, items, args, on_result)
+            return
+        items, few = _peek(items, POOL_MIN_ITEMS)
+        if few:
             _run_here(fn, items, args, on_result)
             return
         try:
-            _run_pool(fn, items, args, min(jobs, len(items)), on_result, lost_result, on_crash)
+            _run_pool(fn, items, args, jobs, on_result, lost_result, on_crash)
         except _PoolUnavailable as exc:
             print(f"warning: cannot start worker processes ({exc}); converting in this process",
                   file=sys.stderr, flush=True)
-            _run_here(fn, items, args, on_result)
+            _run_here(fn, exc.rest, args, on_result)
+
+
+def _peek(items, n: int):
+    """``(items, whether there are fewer than n)``; an iterator is read ahead by up to n
+    items (kept, not lost) to find out."""
+    if isinstance(items, (list, tuple)):
+        return items, len(items) < n
+    import itertools
+
+    source = iter(items)
+    head = list(itertools.islice(source, n))
+    return itertools.chain(head, source), len(head) < n
+
+
+def _unwrap(item):
+    return item.item if isinstance(item, Ready) else item
 
 
 def _run_here(fn, items, args, on_result) -> None:
@@ -364,6 +440,9 @@ def _run_here(fn, items, args, on_result) -> None:
         stop = _stop_asked()
         if stop is not None:
             raise stop
+        if isinstance(item, Ready):
+            on_result(item.item, item.result)
+            continue
         _abandon = True
         try:
             result = fn(item, *args)
@@ -445,6 +524,8 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
     from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
 
+    if isinstance(items, (list, tuple)):
+        workers = min(workers, len(items))
     cut = batches(items, workers)
     suspects: deque = deque()  # items to rerun alone after a worker died
     inflight: deque = deque()  # (batch, future, alone)
@@ -462,6 +543,11 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                 batch = next(cut, None)
                 if batch is None:
                     return
+            if isinstance(batch[0], Ready):  # decided already: no worker needed
+                future = Future()
+                future.set_result([r.result for r in batch])
+                inflight.append((batch, future, False))
+                continue
             try:
                 future = pool.submit(batch)
             except BrokenProcessPool as exc:  # a worker died since the last result: the loop
@@ -470,10 +556,21 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
             except OSError as exc:  # the fork server or a worker could not be started
                 if delivered:
                     raise PoolFailure(f"cannot start worker processes: {exc.strerror or exc}") from None
-                raise _PoolUnavailable(exc.strerror or str(exc)) from None
+                unavailable = _PoolUnavailable(exc.strerror or str(exc))
+                unavailable.rest = _rest([*(b for b, _, _ in inflight), batch], cut)
+                inflight.clear()
+                raise unavailable from None
             inflight.append((batch, future, alone))
 
-    pool = _Pool(fn, args, workers)
+    def hand_over(batch, results) -> None:
+        for item, result in zip(batch, results):
+            on_result(_unwrap(item), result)
+
+    try:
+        pool = _Pool(fn, args, workers)
+    except _PoolUnavailable as exc:
+        exc.rest = _rest([], cut)
+        raise
     try:
         fill(pool)
         while inflight:
@@ -483,8 +580,7 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                 if len(results) < len(batch):  # its worker got SIGTERM: what it did is on disk
                     inflight.popleft()
                     delivered += len(results)
-                    for item, result in zip(batch, results):
-                        on_result(item, result)
+                    hand_over(batch, results)
                     stop = _stop_asked()
                     if stop is not None:  # SIGTERM to the whole group: we stop too
                         raise stop
@@ -497,24 +593,26 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                 pool.close()
                 held = [item for b in [batch, *(b for b, _, _ in inflight)] for item in b]
                 if on_crash is not None:
-                    on_crash(held, pool.pids())
+                    on_crash([i for i in held if not isinstance(i, Ready)], pool.pids())
                 if alone:  # it killed a worker on its own: report it and go on
-                    on_result(batch[0], lost_result)
+                    on_result(_unwrap(batch[0]), lost_result)
                     deaths_in_a_row += 1
                     if deaths_in_a_row >= 5:
                         raise PoolFailure("worker processes keep dying (5 files in a row); stopping") from None
                 else:
                     suspects.extend(held)
                 inflight.clear()
-                pool = _Pool(fn, args, workers)
+                try:
+                    pool = _Pool(fn, args, workers)
+                except _PoolUnavailable as exc:  # it worked before: not a reason to go on alone
+                    raise PoolFailure(f"cannot start worker processes again: {exc}") from None
                 fill(pool)
                 continue
             inflight.popleft()
             delivered += len(results)
             if alone:
                 deaths_in_a_row = 0
-            for item, result in zip(batch, results):
-                on_result(item, result)
+            hand_over(batch, results)
             fill(pool)
         pool.executor.shutdown(wait=True)
         pool.close()
@@ -523,7 +621,7 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
         if stop is None:
             pool.stop("kill")
             if on_crash is not None:
-                on_crash([item for b, _, _ in inflight for item in b], pool.pids())
+                on_crash([i for b, _, _ in inflight for i in b if not isinstance(i, Ready)], pool.pids())
             pool.close()
             if isinstance(exc, _PoolUnavailable) and delivered:  # a replacement pool failed
                 raise PoolFailure(f"cannot start worker processes again: {exc}") from None
@@ -534,6 +632,13 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
         del pool
         inflight.clear()
         _stop_helpers()
+
+
+def _rest(held, cut):
+    """The items of ``held`` batches, then every item ``cut`` has not yielded yet."""
+    import itertools
+
+    return itertools.chain((item for b in held for item in b), (item for b in cut for item in b))
 
 
 def _stop_helpers() -> None:
@@ -583,9 +688,9 @@ def _stop_gracefully(pool, inflight, on_result, on_crash) -> None:
     for batch, future, _ in inflight:
         if future.done() and not future.cancelled() and future.exception() is None:
             for item, result in zip(batch, future.result()):
-                on_result(item, result)
+                on_result(_unwrap(item), result)
     if on_crash is not None:  # workers that had to be killed could not remove their temp file
-        on_crash([item for b, _, _ in inflight for item in b], pool.pids())
+        on_crash([i for b, _, _ in inflight for i in b if not isinstance(i, Ready)], pool.pids())
     pool.close()
 
 
@@ -645,11 +750,14 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
 
 class Progress:
     """A tqdm bar on stderr (off when stderr is not a terminal or when quiet); ``write``
-    prints a message line without breaking the bar."""
+    prints a message line without breaking the bar. ``total`` None: a run still finding its
+    files; the bar counts files done and shows how many were found so far (:meth:`found`)
+    until :meth:`set_total` gives the total."""
 
-    def __init__(self, total: int, desc: str, enabled: bool):
+    def __init__(self, total: int | None, desc: str, enabled: bool):
         self._bar = None
-        if enabled and total > 1 and sys.stderr.isatty():
+        self._shown_found = 0.0
+        if enabled and (total is None or total > 1) and sys.stderr.isatty():
             from tqdm import tqdm
 
             tqdm.monitor_interval = 0  # no monitor thread
@@ -658,6 +766,21 @@ class Progress:
     def update(self, n: int = 1) -> None:
         if self._bar is not None:
             self._bar.update(n)
+
+    def found(self, n: int) -> None:
+        """The run has found ``n`` files so far (shown at most a few times a second)."""
+        if self._bar is not None and self._bar.total is None:
+            now = time.monotonic()
+            if now - self._shown_found >= 0.2:
+                self._shown_found = now
+                self._bar.set_postfix_str(f"{n} found", refresh=False)
+
+    def set_total(self, n: int) -> None:
+        """Every file is found: the bar shows ``n`` as its total from now on."""
+        if self._bar is not None:
+            self._bar.set_postfix_str("", refresh=False)
+            self._bar.total = n
+            self._bar.refresh()
 
     def write(self, message: str) -> None:
         if self._bar is not None:

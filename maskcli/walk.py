@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 from maskcli import storage
 from maskcli.errors import UsageError
@@ -32,9 +33,13 @@ class Selection:
         if self.include:
             if not any(_match(p, name, relpath) for p in self.include):
                 return False
-        elif not name.lower().endswith(tuple(e.lower() for e in self.extensions)):
+        elif not name.lower().endswith(self._lower_extensions):
             return False
-        return not any(_match(p, name, relpath) for p in self.exclude)
+        return not self.exclude or not any(_match(p, name, relpath) for p in self.exclude)
+
+    @cached_property
+    def _lower_extensions(self) -> tuple[str, ...]:
+        return tuple(e.lower() for e in self.extensions)
 
     def describe(self) -> str:
         if self.include:
@@ -79,7 +84,7 @@ def find_inputs(inputs, selection: Selection = Selection(), skip_dirs=(), proble
                 raise UsageError(f"{item}: no such file or folder")
             add(item)
             continue
-        for path in _walk(item, selection, skip, problems, skipped):
+        for path, _, _, _ in _walk(item, selection, skip, problems, skipped):
             add(path)
     return found
 
@@ -106,8 +111,9 @@ class _Skip:
 
 
 def _walk(top: str, selection: Selection, skip: _Skip, problems, skipped):
-    """The files under ``top`` that ``selection`` wants, in sorted order (a folder's files,
-    then its subfolders one by one)."""
+    """``(path, relative path, whether it is a symbolic link, inode of the entry)`` of the files under ``top``
+    that ``selection`` wants, in sorted order: a folder's files, then its subfolders one by
+    one (so the files of one folder come together)."""
     stack = [(top, "")]
     while stack:
         folder, rel_folder = stack.pop()
@@ -136,7 +142,7 @@ def _walk(top: str, selection: Selection, skip: _Skip, problems, skipped):
                 continue
             kind = _file_kind(entry)
             if kind is None:
-                yield entry.path
+                yield entry.path, rel, entry.is_symlink(), entry.inode()
             elif skipped is not None:
                 skipped.append((entry.path, f"not a regular file ({kind})"))
         stack.extend(reversed(subfolders))
@@ -263,3 +269,51 @@ def _read_lines(stream, path: str) -> list[str]:
     if pending:
         take(pending)
     return lines
+
+
+def can_stream(inputs) -> bool:
+    """Whether :func:`stream_inputs` finds the same files as :func:`find_inputs` without
+    remembering them: every input local, and none inside a folder given as another input
+    (compared as written and as resolved)."""
+    paths = [storage.local_path(i) for i in inputs]
+    if not paths or any(p == "-" or storage.is_remote(p) or not os.path.lexists(p) for p in paths):
+        return False
+    folders = [p for p in paths if os.path.isdir(p)]
+    keys = {_key(p) for p in folders}
+    reals = {_real(p) for p in folders}
+    if len(keys) < len(folders) or len(reals) < len(folders):
+        return False
+    for p in paths:
+        for chain, known in ((_key(p), keys), (_real(p), reals)):
+            parent = os.path.dirname(chain)
+            while parent and parent != chain:
+                if parent in known:
+                    return False
+                chain, parent = parent, os.path.dirname(parent)
+    return True
+
+
+def stream_inputs(inputs, selection: Selection = Selection(), skip_dirs=()):
+    """:func:`find_inputs` as it goes, for inputs :func:`can_stream` accepts: yields
+    ``("file", path)``, ``("problem", folder, reason)`` and ``("skipped", path, reason)`` in
+    the order find_inputs lists them, holding one folder's entries at a time."""
+    skip = _Skip(skip_dirs)
+    named: set[str] = set()
+    problems: list = []
+    skipped: list = []
+    for item in map(storage.local_path, inputs):
+        if not os.path.isdir(item):
+            if _key(item) not in named:
+                named.add(_key(item))
+                yield ("file", item)
+            continue
+        for path, _, _, _ in _walk(item, selection, skip, problems, skipped):
+            while problems:
+                yield ("problem", *problems.pop(0))
+            while skipped:
+                yield ("skipped", *skipped.pop(0))
+            yield ("file", path)
+        while problems:
+            yield ("problem", *problems.pop(0))
+        while skipped:
+            yield ("skipped", *skipped.pop(0))
