@@ -6,6 +6,7 @@ Each run is a real ``python -m maskcli`` process (what it imports depends on the
 process), which prints the modules it ended with."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,24 +15,20 @@ from PIL import Image
 
 # Runs maskcli's entry point as ``python -m maskcli`` does, then reports which of the named
 # modules the process imported along the way.
+# The report is printed by an exit handler: maskcli runs those, then ends the process.
 _PROBE = """
-import json, runpy, sys
+import atexit, json, runpy, sys
 watch = json.loads(sys.argv[1])
 sys.argv = ["maskcli", *sys.argv[2:]]
-try:
-    runpy.run_module("maskcli", run_name="__main__", alter_sys=True)
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-print(json.dumps({"code": code, "imported": sorted(m for m in watch if m in sys.modules)}))
+atexit.register(lambda: print(json.dumps({"imported": sorted(m for m in watch if m in sys.modules)})))
+runpy.run_module("maskcli", run_name="__main__", alter_sys=True)
 """
 
 
 def _run(args, watch, cwd):
     out = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(watch), *args], capture_output=True,
                          text=True, timeout=120, cwd=cwd)
-    return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
+    return {"code": out.returncode, **json.loads(out.stdout.strip().splitlines()[-1])}, out.stderr
 
 
 def _color_mask(path):
@@ -50,3 +47,54 @@ def test_a_one_file_run_starts_no_pool_machinery(tmp_path):
                            ["multiprocessing", "multiprocessing.forkserver", "multiprocessing.resource_tracker"], tmp_path)
         assert result == {"code": 0, "imported": []}, (jobs, err)
         assert (tmp_path / "out.png").exists()
+
+
+def test_blas_threads_are_not_started_unless_the_user_asks(tmp_path):
+    # maskcli does no linear algebra: OpenBLAS gets one thread (its spinning helper threads cost
+    # CPU in every process); a value the user set is kept.
+    _color_mask(tmp_path / "a.png")
+    probe = ("import atexit, os, runpy, sys; sys.argv = ['maskcli', *sys.argv[1:]];"
+             "atexit.register(lambda: print('BLAS', os.environ.get('OPENBLAS_NUM_THREADS')));"
+             "runpy.run_module('maskcli', run_name='__main__', alter_sys=True)")
+    args = [sys.executable, "-c", probe, "to-index", "a.png", "-o", "out.png", "-p", "cityscapes"]
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "BLAS 1", out.stderr
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**env, "OPENBLAS_NUM_THREADS": "3"})
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "BLAS 3", out.stderr
+
+
+def _maskcli(args, cwd, **kw):
+    return subprocess.run([sys.executable, "-m", "maskcli", *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd, stdin=subprocess.DEVNULL, **kw)
+
+
+def test_the_quick_exit_keeps_exit_status_output_and_exit_handlers(tmp_path):
+    # The process ends without tearing the interpreter down, but only after everything printed
+    # has reached the pipes and the exit handlers have run; the status is the command's.
+    _color_mask(tmp_path / "a.png")
+    Image.fromarray(np.full((4, 4, 3), 7, np.uint8), "RGB").save(tmp_path / "odd.png")
+    ok = _maskcli(["to-index", "a.png", "-o", "out.png", "-p", "cityscapes"], tmp_path)
+    assert ok.returncode == 0 and "1 converted, 0 failed" in ok.stderr, ok.stderr
+    bad = _maskcli(["to-index", "a.png", "odd.png", "-o", "out", "-p", "cityscapes"], tmp_path)
+    assert bad.returncode == 1 and "odd.png" in bad.stderr and "1 converted, 1 failed" in bad.stderr, bad.stderr
+    usage = _maskcli(["to-index", "a.png", "-o", "out.png", "-p", "no-such-palette"], tmp_path)
+    assert usage.returncode == 2 and "unknown palette 'no-such-palette'" in usage.stderr
+    listing = _maskcli(["palettes"], tmp_path)
+    assert listing.returncode == 0 and "cityscapes" in listing.stdout and listing.stdout.endswith("\n")
+    probe = ("import atexit, sys; atexit.register(lambda: print('exit handler ran', flush=True));"
+             "from maskcli.__main__ import main; sys.argv = ['maskcli', 'palettes']; main()")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith(listing.stdout) and out.stdout.endswith("exit handler ran\n")
+
+
+def test_a_mask_written_to_stdout_arrives_whole_before_the_quick_exit(tmp_path):
+    _color_mask(tmp_path / "a.png")
+    proc = subprocess.Popen([sys.executable, "-m", "maskcli", "to-index", "a.png", "-o", "-", "-p", "cityscapes"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    data, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    from io import BytesIO
+
+    assert np.asarray(Image.open(BytesIO(data))).tolist() == [[0] * 8] * 4 + [[10] * 8] * 4
