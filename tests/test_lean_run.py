@@ -98,3 +98,20 @@ def test_a_mask_written_to_stdout_arrives_whole_before_the_quick_exit(tmp_path):
     from io import BytesIO
 
     assert np.asarray(Image.open(BytesIO(data))).tolist() == [[0] * 8] * 4 + [[10] * 8] * 4
+
+
+def test_an_output_into_an_existing_folder_tries_no_mkdir(tmp_path, monkeypatch):
+    # Per file, the temporary output is created first; the folder is made only when that fails
+    # (small files: every system call counts). Missing folders are still made, and a temporary
+    # file never stays behind.
+    from maskcli import masks
+
+    made = []
+    real = os.makedirs
+    monkeypatch.setattr(os, "makedirs", lambda *a, **k: (made.append(a[0]), real(*a, **k)))
+    masks.atomic_write(tmp_path / "a.png", b"one")
+    masks.atomic_write(tmp_path / "a.png", b"two")
+    assert made == [] and (tmp_path / "a.png").read_bytes() == b"two"
+    masks.atomic_write(tmp_path / "new" / "sub" / "b.png", b"three")
+    assert made[:1] == [str(tmp_path / "new" / "sub")] and (tmp_path / "new" / "sub" / "b.png").read_bytes() == b"three"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.png", "b.png", "new", "sub"]
