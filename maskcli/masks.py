@@ -16,7 +16,6 @@ import hashlib
 import io
 import os
 import re
-import secrets
 import stat
 import sys
 import zlib
@@ -778,7 +777,7 @@ def temp_path(folder: str, name: str, pid: int) -> str:
     """The name of a temporary file for ``name``: short whatever the length of ``name`` (a
     name of 255 bytes must still have one), hidden, and findable from ``name`` and the pid."""
     digest = hashlib.blake2b(os.fsencode(name), digest_size=6).hexdigest()
-    return os.path.join(folder, f".maskcli-{digest}.{pid}.{secrets.token_hex(4)}.tmp")
+    return os.path.join(folder, f".maskcli-{digest}.{pid}.{os.urandom(4).hex()}.tmp")  # as secrets.token_hex(4)
 
 
 def _replace(path: str, data: bytes, check=None) -> None:
@@ -786,18 +785,20 @@ def _replace(path: str, data: bytes, check=None) -> None:
     the rename."""
     folder, name = os.path.split(path)
     folder = folder or "."
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:
-        raise OSError(exc.errno, f"cannot create folder {folder}: a file is in the way") from None
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot create folder {folder}: {exc.strerror}") from None
     tmp = temp_path(folder, name, os.getpid())
     _pending.add(tmp)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            fd = _create(tmp)
+        except OSError:  # the folder is missing (or in the way): make it, or say why not, then retry
+            _make_folder(folder)
+            fd = _create(tmp)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         if check is not None:
             check(path)
         os.replace(tmp, path)
@@ -806,6 +807,22 @@ def _replace(path: str, data: bytes, check=None) -> None:
         raise
     finally:
         _pending.discard(tmp)
+
+
+def _create(tmp: str) -> int:
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+
+
+def _make_folder(folder: str) -> None:
+    """Create ``folder`` (and its parents) unless it exists; an OSError that says why not.
+    Called only when creating a file in it failed: outputs mostly go to folders that exist,
+    and trying the file first spares each of them the mkdir and stat calls."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise OSError(exc.errno, f"cannot create folder {folder}: a file is in the way") from None
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot create folder {folder}: {exc.strerror}") from None
 
 
 def discard_temp_files_of(path: str, pids) -> None:
@@ -834,7 +851,7 @@ def discard_temp_files() -> None:
 def _remove(tmp: str) -> None:
     try:
         os.unlink(tmp)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # never made (its folder is missing or a file)
         pass
 
 

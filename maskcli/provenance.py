@@ -40,6 +40,7 @@ import json
 import os
 import stat
 import struct
+import sys
 import zlib
 
 FORMAT_REVISION = 1
@@ -57,8 +58,9 @@ _MAX_NAME = 80  # names longer than this are cut in the record (they are informa
 def _content(value):
     """A JSON-able canonical form of a settings value: what about it can change an output."""
     from maskcli.palette import Palette
-    from maskcli.remap import RemapTable
 
+    remap = sys.modules.get("maskcli.remap")  # a RemapTable exists only once its module is loaded:
+    RemapTable = remap.RemapTable if remap is not None else ()  # conversions never load it for this
     if isinstance(value, Palette):
         return {
             "ignore_index": value.ignore_index,

@@ -645,15 +645,22 @@ def _stop_helpers() -> None:
     """Stop multiprocessing's fork server and resource tracker once the workers are gone, and
     reap them: left to exit after maskcli does, they would linger as zombies where the init
     process does not reap orphans (some containers and sandboxes)."""
-    import gc
-    from multiprocessing import forkserver, resource_tracker
-
-    gc.collect()  # the pool's queues: their semaphores tell the tracker they are gone
+    # A helper can only run if its module was imported: a run that never started one (one
+    # file, -j 1) neither imports multiprocessing here nor pays for a full garbage collection.
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    resource_tracker = sys.modules.get("multiprocessing.resource_tracker")
+    running = []
     for helper, pid_name, fd_name in ((getattr(forkserver, "_forkserver", None), "_forkserver_pid", "_forkserver_alive_fd"),
                                       (getattr(resource_tracker, "_resource_tracker", None), "_pid", "_fd")):
-        pid, fd = getattr(helper, pid_name, None), getattr(helper, fd_name, None)
-        if pid is None or fd is None:
-            continue
+        if getattr(helper, pid_name, None) is not None and getattr(helper, fd_name, None) is not None:
+            running.append((helper, pid_name, fd_name))
+    if not running:
+        return
+    import gc
+
+    gc.collect()  # the pool's queues: their semaphores tell the tracker they are gone
+    for helper, pid_name, fd_name in running:
+        pid, fd = getattr(helper, pid_name), getattr(helper, fd_name)
         os.close(fd)  # its "alive" pipe: the helper exits when no process holds it
         setattr(helper, fd_name, None)
         setattr(helper, pid_name, None)
