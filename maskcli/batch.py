@@ -73,12 +73,13 @@ def _convert_listed(inputs, output, settings: tasks.Settings, run: RunOptions, w
     plan, todo, interrupted = None, [], None  # todo stays empty when a signal stops the listing
     try:
         with runner.interruptible():  # listing may take long and leaves nothing behind
-            if not run.dry_run and not settings.instances:
+            stream = False
+            if not settings.instances:
                 listed = read_file_list(run.files_from) if run.files_from else []
                 run = replace(run, listed=listed)
                 stream = bool(inputs or listed) and streamable(inputs, output, listed, run.suffix)
-            else:
-                stream = False
+            if stream and run.dry_run:
+                return _dry_run_streamed(inputs, output, settings, run)
             if not stream:
                 plan, todo, current = _list(inputs, output, settings, run)
     except runner.Interrupted as stop:
@@ -153,6 +154,26 @@ def _convert_streamed(inputs, output, settings: tasks.Settings, run: RunOptions,
     else:
         fn, args = worker, (settings,)
     return run_and_finish(worker, todo(), settings, run, report, progress, call=(fn, args), stopped=lambda: plan.stopped)
+
+
+def _dry_run_streamed(inputs, output, settings: tasks.Settings, run: RunOptions) -> int:
+    """--dry-run of a run that streams: the plan's lines as the walk finds them (so a plan of
+    millions of lines starts at once and takes no memory), problems on stderr as they come."""
+    plan = StreamedPlan(inputs, output, run.selection, run.rename, base=run.base, listed=run.listed,
+                        suffix=run.suffix, reserved=[("--report", run.report)] if run.report not in (None, "-") else [])
+    digest = settings.digest() if run.update else None
+    for kind, path, other in plan.events():
+        if kind == "job":
+            current = digest is not None and is_up_to_date(path, other, digest)
+            _print_path_line(f"{path}: up to date ({other})" if current else f"{path} -> {other}")
+        elif kind == "problem":
+            print(f"error: {shown(path)}: {other}", file=sys.stderr)
+        elif kind == "skipped":
+            print(f"warning: {shown(path)}: skipped: {other}", file=sys.stderr)
+    sys.stdout.flush()
+    if plan.stopped is not None:
+        raise plan.stopped
+    return EXIT_OK
 
 
 UP_TO_DATE = "up to date"  # the outcome of a file --update did not need to convert

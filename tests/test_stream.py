@@ -289,3 +289,18 @@ def test_the_check_walk_holds_folders_not_files(tmp_path, monkeypatch):
 
     whole = peak(lambda: find_mask_files([str(tmp_path / "masks")]))
     assert peak(streamed) * 5 < whole
+
+
+def test_a_streamed_dry_run_prints_the_plan_a_whole_one_prints(tmp_path):
+    names = tree(tmp_path / "masks", 3, 3)
+    done = maskcli("to-index", "masks", "-o", "out", "-p", "cityscapes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    os.unlink(tmp_path / "out" / names[4])
+    streamed = maskcli("to-index", "masks", "-o", "out", "-p", "cityscapes", "-n", "--update", cwd=tmp_path,
+                       marks=tmp_path, MASKCLI_TEST_LOOKAHEAD=1)
+    whole = maskcli("to-index", "masks", "masks/c000", "-o", "out", "-p", "cityscapes", "-n", "--update", cwd=tmp_path)
+    assert streamed.returncode == whole.returncode == 0, streamed.stderr
+    assert streamed.stdout == whole.stdout
+    assert streamed.stdout.splitlines()[4] == f"masks/{names[4]} -> out/{names[4]}"
+    assert streamed.stdout.splitlines()[0] == f"masks/{names[0]}: up to date (out/{names[0]})"
+    assert not (tmp_path / "out" / names[4]).exists()
