@@ -26,8 +26,9 @@ def _exit_now(code) -> None:
     have run, skipping the interpreter's teardown of every module and object (NumPy's and
     OpenCV's among them): about 30 ms of CPU, which is a tenth of a one-file run. Returns,
     leaving the ordinary exit to Python, when the code is not a number, when another Python
-    thread is still running, or when stdout or stderr cannot be flushed (a closed pipe then
-    gets Python's usual handling)."""
+    thread is still running, under a profiler or tracer (``python -m cProfile -m maskcli``,
+    coverage), or when stdout or stderr cannot be flushed (a closed pipe then gets Python's
+    usual handling)."""
     if code is None:
         code = 0
     if not isinstance(code, int):
@@ -35,6 +36,8 @@ def _exit_now(code) -> None:
     threading = sys.modules.get("threading")
     if threading is not None and threading.active_count() > 1:
         return
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return  # under a profiler, a debugger or coverage: they report at the interpreter's exit
     if not _flushed():
         return
     import atexit

@@ -474,9 +474,14 @@ class StreamedPlan:
             if link and _within(_real_path(src), self.out_real):
                 events.append(("skipped", src, "a link into the output folder (outputs are never read as inputs)"))
                 continue
-            name, matched = output_name(rel.rpartition("/")[2], self.rename, self.suffix)
-            if not matched:
-                events.append(("kept", src, None))
+            base = rel.rpartition("/")[2]
+            if self.rename:
+                name, matched = output_name(base, self.rename, self.suffix)
+                if not matched:
+                    events.append(("kept", src, None))
+            else:  # output_name's rule without a rename, for the common case: the stem + suffix
+                dot = base.rfind(".")
+                name = (base[:dot] if dot > 0 else base) + self.suffix
             dst = os.path.join(out_folder, name)
             key = os.path.normcase(name)
             other = outputs.get((real_folder, key))

@@ -122,3 +122,14 @@ def test_an_output_into_an_existing_folder_tries_no_mkdir(tmp_path, monkeypatch)
     masks.atomic_write(tmp_path / "new" / "sub" / "b.png", b"three")
     assert made[:1] == [str(tmp_path / "new" / "sub")] and (tmp_path / "new" / "sub" / "b.png").read_bytes() == b"three"
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.png", "b.png", "new", "sub"]
+
+
+def test_a_profiled_run_still_prints_its_profile(tmp_path):
+    # `python -m cProfile -m maskcli ...` (how docs/performance.md profiles a run) prints its
+    # table when the interpreter exits: the quick exit must leave that exit to Python.
+    _color_mask(tmp_path / "a.png")
+    out = subprocess.run([sys.executable, "-m", "cProfile", "-s", "tottime", "-m", "maskcli", "to-index", "a.png",
+                          "-o", "out.png", "-p", "cityscapes"], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "function calls" in out.stdout and "Ordered by: internal time" in out.stdout
