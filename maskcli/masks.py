@@ -745,7 +745,7 @@ def _write_all(fd: int, data) -> None:
             view = view[os.write(fd, view):]
 
 
-def _write_in_place(path: str, data: bytes) -> None:
+def _write_in_place(path: str, data) -> None:
     """Open what is not a regular file (a device, FIFO, socket, another process's descriptor)
     for writing and write ``data`` to it; it is never created, truncated only if it is a file."""
     flags = os.O_WRONLY | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
