@@ -361,3 +361,16 @@ def test_sigint_mid_run_writes_the_true_report_and_leaves_no_spool(tmp_path, com
         assert sorted(f["output"] for f in report["files"] if f["status"] == "converted") == on_disk
         assert report["converted"] == len(on_disk) < N_FILES
     assert leftovers(tmp_path) == []
+
+
+def test_check_counts_lossy_inputs_and_names_the_first(tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "in"
+    write_png(src / "a.png", color_mask(1))
+    for name in ("b.jpg", "c.jpeg", "d.webp"):
+        Image.fromarray(color_mask(2, 16)).save(src / name)
+    result = invoke(["check", str(src), "-p", "cityscapes", *(x for ext in ("png", "jpg", "jpeg", "webp")
+                                                            for x in ("--include", f"*.{ext}"))])
+    assert f"warning: 3 file(s) are in a lossy format (first: {src / 'b.jpg'}); colors near edges are probably off" \
+        in result.output
