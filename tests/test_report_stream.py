@@ -20,7 +20,6 @@ from click.testing import CliRunner
 
 from conftest import write_png
 from maskcli import __version__, masks, report as report_mod
-from maskcli.check import Totals
 from maskcli.cli import cli
 from maskcli.report import Report, Spool, json_chunks, write_json
 
@@ -128,9 +127,9 @@ def test_check_report_is_json_dumps_layout_and_html_sample_is_unchanged(tmp_path
     assert chosen == sheet.choose(readable, "random", html_report.SAMPLE_SIZE, 0)
 
 
-def test_check_verbose_lists_every_odd_size_from_the_spool(tmp_path, temp_folder):
-    """-v lists every file of another size (read back from the spooled entries, since only a few
-    per size are kept in memory); without -v the first five and how many more, as before."""
+def test_check_names_odd_sizes_with_and_without_v(tmp_path, temp_folder):
+    """-v lists every file of another size; without -v the first five and how many more, as
+    before the report's entries left memory."""
     src = tmp_path / "in"
     sizes = [4] * 4 + [6] * 8 + [8] * 8  # most common: 6x6 (the first of the tie), 12 odd files
     for i, size in enumerate(sizes):
@@ -145,15 +144,6 @@ def test_check_verbose_lists_every_odd_size_from_the_spool(tmp_path, temp_folder
     assert note([]) == (f"warning: 12 file(s) differ from the most common size 6x6: {', '.join(odd[:5])}"
                         ", and 7 more (-v lists all)")
     assert leftovers(tmp_path) == []
-
-
-def test_totals_keep_a_few_files_per_size_not_every_file():
-    totals = Totals()
-    for k in range(1000):
-        totals.add(f"f{k}", {"size": [4, 4] if k % 10 else [8, 2], "mode": "RGB"})
-    examples, count = totals.odd_sizes()
-    assert count == 100 and [src for src, _ in examples] == ["f0", "f10", "f20", "f30", "f40"]
-    assert sum(len(v) for v in totals._first.values()) <= 10
 
 
 # --------------------------------------------------------------------------- the spool
