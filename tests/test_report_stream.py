@@ -59,6 +59,7 @@ def test_report_is_byte_for_byte_json_dumps_of_the_whole_document(tmp_path, temp
     src = tmp_path / "in"
     for name in ("a.png", "b.png"):
         write_png(src / name, color_mask(len(name)))
+        os.utime(src / name, (1_600_000_000, 1_600_000_000))  # older than their outputs, whatever the clock's grain
     out, rep = tmp_path / "out", tmp_path / "report.json"
     assert invoke(["to-index", str(src), "-o", str(out), "-p", "cityscapes", "-q"]).exit_code == 0
     write_png(src / "c\u00e9.png", color_mask(3))  # new: converted
