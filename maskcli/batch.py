@@ -103,7 +103,7 @@ def _convert_listed(inputs, output, settings: tasks.Settings, run: RunOptions, w
 
     progress = runner.Progress(len(todo) if plan else 0, settings.command, enabled=not run.quiet and not interrupted)
     report = Report(settings.command, len(plan.jobs) if plan else 0, progress.write, run.quiet, run.verbose,
-                    keep_files=run.report is not None)
+                    report_to=run.report)
     if plan is not None:
         _warn_before(settings, run, plan, todo, report)
         for path, reason in plan.problems:
@@ -122,7 +122,7 @@ def _convert_streamed(inputs, output, settings: tasks.Settings, run: RunOptions,
     plan = StreamedPlan(inputs, output, run.selection, run.rename, base=run.base, listed=listed,
                         suffix=run.suffix, reserved=reserved)
     progress = runner.Progress(None, settings.command, enabled=not run.quiet)
-    report = Report(settings.command, 0, progress.write, run.quiet, run.verbose, keep_files=run.report is not None)
+    report = Report(settings.command, 0, progress.write, run.quiet, run.verbose, report_to=run.report)
     report.total_known = False
     _warn_settings(settings, run, report)
     lossy = settings.command == "to-index" and settings.unknown != "nearest"
@@ -292,19 +292,12 @@ def _warn_lossy(report: Report, count, first: str) -> None:
 
 
 def _write_report(report: Report, run: RunOptions, interrupted) -> None:
+    """Write the JSON report, streamed from the entries the Report spooled to disk."""
     if run.report is None:
         return
-    text = report.to_json(__version__, run.recorded, str(interrupted) if interrupted else None)
-    if run.report == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    from maskcli.masks import write_named_file
-
-    try:
-        write_named_file(run.report, text.encode("utf-8"))
-    except OSError as exc:
-        report.done(run.report, None, f"cannot write the report: {exc.strerror or exc}")
+    error = report.write_json(run.report, __version__, run.recorded, str(interrupted) if interrupted else None)
+    if error is not None:
+        report.done(run.report, None, f"cannot write the report: {error}")
 
 
 def convert_stream(inputs, output: str, settings: tasks.Settings, run: RunOptions) -> int:
@@ -327,7 +320,7 @@ def convert_stream(inputs, output: str, settings: tasks.Settings, run: RunOption
         sys.stdout.flush()
         return EXIT_OK
     report = Report(settings.command, 1, lambda m: print(m, file=sys.stderr), quiet=True,
-                    keep_files=run.report is not None)
+                    report_to=run.report)
     try:
         if src == "-":
             with runner.interruptible():  # waiting for stdin

@@ -258,12 +258,11 @@ class _Walk:
 def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = False, pictures=None) -> int:
     """Check every mask under ``inputs``; print the class table on stdout; return the exit status.
     ``pictures`` (visualize.CheckPictures): also draw the class chart and/or the HTML report."""
-    import json
     import sys
 
     from maskcli import __version__
     from maskcli.walk import can_stream, find_mask_files, read_file_list
-    from maskcli.report import EXIT_FAILED, EXIT_OK, shown
+    from maskcli.report import EXIT_FAILED, EXIT_OK, Spool, shown, write_json
 
     problems: list = []
     skipped: list = []
@@ -299,7 +298,9 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
     failed = 0
     checked = 0  # files whose outcome came back (all of them, unless interrupted)
     warnings = 0
-    kept = [] if run_options.report or pictures else None
+    # the per-file entries of the report (and of --html) wait on disk, not in memory; nothing is
+    # left of them however the run ends (see report.Spool)
+    kept = Spool(run_options.report) if run_options.report or pictures else None
 
     def on_result(src, found):
         nonlocal failed, checked
@@ -315,8 +316,8 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
             totals.add(src, found)
         if kept is not None:
             detail = found.get("error") or describe_unknown(found, verbose=True)  # every color
-            kept.append({"input": src, "status": "failed" if problem else "ok", "error": detail,
-                         **{k: v for k, v in found.items() if k != "error"}})
+            kept.add({"input": src, "status": "failed" if problem else "ok", "error": detail,
+                      **{k: v for k, v in found.items() if k != "error"}})
 
     for path, reason in problems:
         on_result(path, {"error": reason})
@@ -367,15 +368,15 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         say(f"check: {stopped}{checked - failed} ok, {failed} failed, {warnings} warning(s)")
     if run_options.report or pictures:
         names = {c.id: c.name for c in settings.palette.classes} if settings.palette else {}
-        data = {
+        header = {
             "schema": 1, "maskcli": __version__, "command": "check", "options": run_options.recorded,
             "interrupted": str(interrupted) if interrupted else None,
             "total": total, "checked": checked, "passed": checked - failed, "failed": failed, "warnings": notes,
             "classes": [{"id": v, "name": names.get(v), "pixels": totals.pixels[v], "files": totals.files[v]}
                         for v in sorted(totals.pixels)],
             "sizes": [{"width": w, "height": h, "files": n} for (w, h), n in totals.sizes.most_common()],
-            "files": kept,
         }
+        data = {**header, "files": kept}  # the entries are read back from disk, one at a time
     if pictures and not interrupted:
         from maskcli import visualize
 
@@ -384,17 +385,12 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         except runner.Interrupted as stop:
             interrupted = stop
     if run_options.report:
-        text = json.dumps(data, indent=2) + "\n"
-        if run_options.report == "-":
-            sys.stdout.write(text)
-        else:
-            from maskcli.masks import write_named_file
-
-            try:
-                write_named_file(run_options.report, text.encode())
-            except OSError as exc:
-                say(f"error: {shown(run_options.report)}: cannot write the report: {exc.strerror or exc}")
-                failed += 1
+        error = write_json(run_options.report, header, kept)
+        if error is not None:
+            say(f"error: {shown(run_options.report)}: cannot write the report: {error}")
+            failed += 1
+    if kept is not None:
+        kept.close()
     if interrupted:
         return interrupted.exit_code
     return EXIT_FAILED if failed or (strict and warnings) else EXIT_OK

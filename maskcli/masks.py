@@ -643,8 +643,13 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     _replace(path, data, check=_refuse_non_regular)
 
 
-def write_named_file(path: str | os.PathLike, data: bytes) -> None:
+def write_named_file(path: str | os.PathLike, data) -> None:
     """Write a file the user named one by one (a report, a palette YAML, a legend PNG).
+
+    ``data`` is the bytes, or an iterable of chunks of bytes written one after the other (a
+    JSON report of a million files is streamed this way, never held whole in memory). When
+    the chunks raise, a replaced file is left as it was (the temporary file is removed); a
+    device, FIFO or descriptor keeps what was written before.
 
     - ``/dev/stdout``, ``/dev/stderr``, ``/dev/fd/N``, ``/proc/self/fd/N``: written to that
       descriptor of this process, at its current position (pipes, sockets, ``>>`` files work);
@@ -658,7 +663,7 @@ def write_named_file(path: str | os.PathLike, data: bytes) -> None:
 
     path = storage.local_path(path)
     if storage.is_remote(path):
-        storage.write_bytes(path, data)
+        storage.write_bytes(path, data if isinstance(data, bytes) else b"".join(data))  # one put: whole
         return
     path = os.fspath(path)
     fd = next((fd for name in _link_chain(path) if (fd := _own_descriptor(name)) is not None), None)
@@ -716,7 +721,7 @@ def _own_descriptor(path: str) -> int | None:
     return None
 
 
-def _write_descriptor(fd: int, data: bytes) -> None:
+def _write_descriptor(fd: int, data) -> None:
     """Write all of ``data`` to this process's descriptor ``fd`` (without closing it)."""
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -724,12 +729,23 @@ def _write_descriptor(fd: int, data: bytes) -> None:
                 stream.flush()  # what was printed before comes first
         except (AttributeError, OSError, ValueError):  # replaced or closed streams
             pass
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    _write_all(fd, data)
 
 
-def _write_in_place(path: str, data: bytes) -> None:
+def _chunks(data):
+    """Bytes as one chunk; an iterable of chunks as it is."""
+    return (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
+
+
+def _write_all(fd: int, data) -> None:
+    """Write every chunk of ``data`` (bytes, or an iterable of bytes) to the descriptor ``fd``."""
+    for chunk in _chunks(data):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view):]
+
+
+def _write_in_place(path: str, data) -> None:
     """Open what is not a regular file (a device, FIFO, socket, another process's descriptor)
     for writing and write ``data`` to it; it is never created, truncated only if it is a file."""
     flags = os.O_WRONLY | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
@@ -742,9 +758,7 @@ def _write_in_place(path: str, data: bytes) -> None:
     try:
         if stat.S_ISREG(os.fstat(fd).st_mode):  # another process's descriptor opened on a file
             os.ftruncate(fd, 0)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        _write_all(fd, data)
     finally:
         os.close(fd)
 
@@ -780,7 +794,7 @@ def temp_path(folder: str, name: str, pid: int) -> str:
     return os.path.join(folder, f".maskcli-{digest}.{pid}.{os.urandom(4).hex()}.tmp")  # as secrets.token_hex(4)
 
 
-def _replace(path: str, data: bytes, check=None) -> None:
+def _replace(path: str, data, check=None) -> None:
     """A temporary file beside ``path``, then a rename over it; ``check(path)`` runs just before
     the rename."""
     folder, name = os.path.split(path)
@@ -794,9 +808,7 @@ def _replace(path: str, data: bytes, check=None) -> None:
             _make_folder(folder)
             fd = _create(tmp)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, data)  # bytes, or chunks of them (a streamed report)
         finally:
             os.close(fd)
         if check is not None:

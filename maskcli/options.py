@@ -218,7 +218,8 @@ report_option = click.option(
     "--report", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE", callback=_not_empty("--report: empty path"),
     help="Write a JSON report of the run (counts, options, every file's status) to FILE; '-' is stdout. "
     "A regular FILE is replaced whole; a device, FIFO or /dev/fd/N (--report >(jq .total)) is written "
-    "in place; a symbolic link is followed.",
+    "in place; a symbolic link is followed. Entries wait in a hidden temporary file beside FILE "
+    "(else in TMPDIR), not in memory.",
 )
 
 selection_options = (

@@ -373,7 +373,7 @@ def overlay_tree(inputs, output: str, images: str, rules, settings: OverlaySetti
         return EXIT_OK
 
     progress = runner.Progress(len(todo), "overlay", enabled=not run.quiet and not interrupted)
-    report = Report("overlay", total, progress.write, run.quiet, run.verbose, keep_files=run.report is not None)
+    report = Report("overlay", total, progress.write, run.quiet, run.verbose, report_to=run.report)
     if plan is not None:
         for path, reason in plan.problems:
             report.done(path, None, reason)

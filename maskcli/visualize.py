@@ -395,11 +395,7 @@ def _palette_name(palette: Palette | None) -> str:
 def _html(data, rows, chart_png, palette, run_options, settings, pictures) -> str:
     from maskcli import html_report, sheet
 
-    files = data["files"]
-    bad = [f for f in files if f["status"] == "failed"]
-    listed = bad[: html_report.MAX_PROBLEMS]
-    readable = [f["input"] for f in files if "size" in f]
-    chosen = sheet.choose(readable, "random", html_report.SAMPLE_SIZE, 0)
+    listed, n_bad, chosen = _pick_files(data["files"], html_report.MAX_PROBLEMS, html_report.SAMPLE_SIZE)
     inputs = data["options"].get("inputs") or []
     paired = {}
     if pictures.photos is not None:
@@ -434,9 +430,35 @@ def _html(data, rows, chart_png, palette, run_options, settings, pictures) -> st
         if t.get("photo_error"):
             f = {**f, "photo_error": t["photo_error"]}
         shown.append({**f, "images": images})
-    return html_report.render(data, rows, chart_png, shown, len(bad) - len(listed), tiles,
+    return html_report.render(data, rows, chart_png, shown, n_bad - len(listed), tiles,
                               palette_name=_palette_name(palette), **_sample_note(pictures),
                               plot_note=None if chart_png else f"no chart: matplotlib is not installed ({PLOT_EXTRA})")
+
+
+def _pick_files(files, max_problems: int, sample_size: int) -> tuple[list[dict], int, list[str]]:
+    """From the report's file entries (a list, or a spool read back from disk, twice): the first
+    ``max_problems`` failed entries, how many failed, and the seeded random sample of readable
+    files (sheet.choose's, so the page is the same however the entries are held). Holds the
+    listed entries and the sample, never every entry."""
+    from maskcli import sheet
+
+    listed, n_bad, n_readable = [], 0, 0
+    for f in files:
+        if f["status"] == "failed":
+            n_bad += 1
+            if len(listed) < max_problems:
+                listed.append(f)
+        if "size" in f:
+            n_readable += 1
+    picked = set(sheet.choose(range(n_readable), "random", sample_size, 0))  # which readable files, by number
+    chosen, k = [], 0
+    if picked:
+        for f in files:
+            if "size" in f:
+                if k in picked:
+                    chosen.append(f["input"])
+                k += 1
+    return listed, n_bad, chosen
 
 
 def _sample_note(pictures: CheckPictures) -> dict:
