@@ -271,6 +271,7 @@ def test_single_file_to_jpeg_records_what_made_it_and_update_skips_it(tmp_path):
     index = np.full((6, 8), 13, np.uint8)
     write_png(tmp_path / "mask.png", index)
     Image.fromarray(random_photo((6, 8), 2)).save(tmp_path / "photo.jpg")
+    aged(tmp_path / "mask.png", tmp_path / "photo.jpg")
     args = ["overlay", tmp_path / "mask.png", "--images", tmp_path / "photo.jpg", "-o", tmp_path / "out.jpg",
             "-p", "cityscapes"]
     result = invoke(*args)
@@ -440,6 +441,17 @@ def small_pair(tmp_path, name="x", photo_ext=".png"):
     write_png(tmp_path / "m" / f"{name}.png", two_class_mask())
     (tmp_path / "p").mkdir(exist_ok=True)
     Image.fromarray(random_photo((12, 16), 4)).save(tmp_path / "p" / f"{name}{photo_ext}")
+    aged(tmp_path / "m" / f"{name}.png", tmp_path / "p" / f"{name}{photo_ext}")
+
+
+def aged(*paths):
+    """Date inputs a minute back: an output written within the same clock tick as its input
+    (file times move in steps of a few ms) has the same time, and --update wants it newer."""
+    import os
+    import time
+
+    for path in paths:
+        os.utime(path, (time.time() - 60, time.time() - 60))
 
 
 @pytest.mark.parametrize("args, message", [

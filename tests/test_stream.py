@@ -37,6 +37,7 @@ def tree(folder: Path, folders: int, per_folder: int) -> list[str]:
     for i, color in enumerate((ROAD, SKY)):
         seeds.append(folder / f".seed{i}.png")
         write_png(seeds[-1], np.full((4, 5, 3), color, np.uint8))
+        os.utime(seeds[-1], ns=(1_600_000_000 * 10**9,) * 2)  # older than any output (--update)
     names = []
     for f in range(folders):
         (folder / f"c{f:03d}").mkdir()
