@@ -196,3 +196,57 @@ def test_a_dask_worker_killed_mid_run(tmp_path):
     assert proc.returncode == (1 if failed else 0)
     for name in made:
         assert not name.startswith(".")
+
+
+def test_an_s3_listing_streams_page_by_page_in_sorted_order(s3, monkeypatch):
+    """2,500 wanted objects are three LIST pages (S3 gives 1,000 keys a page): the first
+    object comes out after one page, and the whole stream equals the listing done in one go
+    (fsspec's find, sorted, filtered the same way)."""
+    import fnmatch
+    from concurrent.futures import ThreadPoolExecutor
+
+    from maskcli import storage, walk
+
+    client, _ = s3
+    client.create_bucket(Bucket="pages")
+    tricky = ["big/a-b/x.png", "big/a.png", "big/a/y.png", "big/.hidden/z.png", "big/d1/.h.png", "big/notes.txt",
+              "big/out/o.png", "big/UPPER.PNG", "big/\u00e9/\u00fc.png", "big/z~.png", "big/sub/", "bigger/no.png",
+              "big/d2/skip-me.png"]
+    names = [f"big/d{i % 7}/m{i:05d}.png" for i in range(2500)] + tricky
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: client.put_object(Bucket="pages", Key=key, Body=b"x"), names))
+
+    storage.filesystem.cache_clear()
+    fs = storage.filesystem("s3")
+    fs.invalidate_cache()
+    pages = []
+    real_call = fs._call_s3
+
+    async def counting_call(method, *args, **kwargs):
+        if method in ("list_objects_v2", "list_object_versions") and kwargs.get("Delimiter") == "":
+            pages.append(kwargs.get("Prefix"))
+        return await real_call(method, *args, **kwargs)
+
+    monkeypatch.setattr(fs, "_call_s3", counting_call)
+    selection = walk.Selection(exclude=("skip-me.png",))
+    stream = iter(walk._find_remote("s3://pages/big", selection, ("s3://pages/big/out",)))
+    first = next(stream)
+    pages_for_first = len(pages)
+    streamed = [first, *stream]
+    assert pages_for_first == 1, pages  # the first object did not wait for the rest of the listing
+    assert len(pages) == 3, pages
+
+    monkeypatch.setattr(fs, "_call_s3", real_call)
+    fs.invalidate_cache()
+    whole = []  # the listing in one go, as maskcli did it before it streamed
+    for key in sorted(fs.find("pages/big", withdirs=False)):
+        rel = key[len("pages/big/"):]
+        if any(part.startswith(".") for part in rel.split("/")) or rel.startswith("out/") or not rel:
+            continue
+        name = rel.rsplit("/", 1)[-1]
+        if name.lower().endswith(walk.DEFAULT_EXTENSIONS) and not fnmatch.fnmatch(name, "skip-me.png"):
+            whole.append(f"s3://{key}")
+    assert streamed == whole
+    assert len(streamed) == 2500 + 6  # and a-b/x, a, a/y, UPPER, é/ü, z~ (not d2/skip-me, hidden, out/)
+    assert streamed == sorted(streamed)
+    assert "s3://pages/big/a-b/x.png" in streamed and "s3://pages/big/out/o.png" not in streamed
