@@ -701,13 +701,46 @@ def _stop_gracefully(pool, inflight, on_result, on_crash) -> None:
     pool.close()
 
 
+def _same(value):
+    return value
+
+
 def _dask_batch(fn, args, batch):
     return [fn(item, *args) for item in batch]
 
 
+DASK_BATCH = 32  # items per Dask task, once the first tasks have gone out
+DASK_NO_WORKERS = 300.0  # seconds a cluster may have no worker (autoscaling from zero is slow) before the files waiting are lost
+DASK_LOOK = 10.0  # seconds between looks at the cluster's workers while a task is pending
+
+
+def dask_batches(items, workers: int):
+    """Cut ``items`` (any iterable, possibly lazy and of unknown length) into task batches: one
+    item for each of the first ``workers`` tasks (the first outputs come at once), then twice
+    as many per task up to :data:`DASK_BATCH`. Sizes never depend on how many items there are,
+    and only the batch being cut is held."""
+    from itertools import islice
+
+    it = iter(items)
+    size, cut = 1, 0
+    while True:
+        batch = list(islice(it, size))
+        if not batch:
+            return
+        yield batch
+        cut += 1
+        if cut >= workers:
+            size = min(DASK_BATCH, size * 2)
+
+
 def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
-    """The same loop on a Dask distributed cluster: batches in flight, results in order. Dask
-    retries a task whose worker died; a batch that still fails loses its items."""
+    """The same loop on a Dask distributed cluster, in bounded waves: ``items`` is consumed
+    lazily (never counted), at most 2 batches per worker thread are on the cluster, and a
+    batch's future is dropped (its task released on the scheduler) once its results are taken,
+    so neither this process nor the scheduler holds anything per file of the run. Results come
+    in item order. Dask retries a task whose worker died; a batch that still fails loses its
+    items, and when the cluster has had no worker for :data:`DASK_NO_WORKERS` seconds, every
+    file not converted yet is lost (the run ends instead of waiting for ever)."""
     try:
         from distributed import Client
     except ImportError:
@@ -720,12 +753,14 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
         from maskcli.errors import UsageError
 
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    inflight: deque = deque()  # (batch, future), oldest first
     try:
         workers = max(1, sum(client.nthreads().values()))
-        size = batch_size(len(items), workers)  # by count: the cluster may not see our files
-        cut = (items[start : start + size] for start in range(0, len(items), size))
-        [shared_args] = client.scatter([args], broadcast=True, hash=False)
-        inflight: deque = deque()
+        cut = dask_batches(items, workers)  # by count: the cluster may not see our files
+        # the settings as a task of their own, not scattered: a task waits for a worker (scatter
+        # fails when there is none yet) and is recomputed when the workers holding it died
+        shared_args = client.submit(_same, args, pure=False)
+        watch = _WorkerWatch(client)
 
         def fill():
             while len(inflight) < 2 * workers:
@@ -738,18 +773,82 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
         while inflight:
             batch, future = inflight.popleft()
             try:
-                results = _result(future)
+                results = _dask_result(future, watch)
+            except _NoWorkers:
+                _give_up_on_cluster(address, batch, inflight, cut, on_result, lost_result)
+                return
             except Exception:  # KilledWorker after Dask's retries, or a lost connection
                 results = [lost_result] * len(batch)
+            del future  # releases the task on the scheduler
             for item, result in zip(batch, results):
                 on_result(item, result)
+            del batch, results
             fill()
     except BaseException:
-        for _, future in list(locals().get("inflight", ())):
+        for _, future in list(inflight):
             future.cancel()
         raise
     finally:
         client.close()
+
+
+class _NoWorkers(Exception):
+    pass
+
+
+class _WorkerWatch:
+    """Says when the cluster has had no worker for :data:`DASK_NO_WORKERS` seconds in a row
+    (asking the scheduler at most every :data:`DASK_LOOK` seconds)."""
+
+    def __init__(self, client):
+        self.client = client
+        self.last_look = time.monotonic()
+        self.none_since = None
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if now - self.last_look < DASK_LOOK:
+            return
+        self.last_look = now
+        try:
+            alive = bool(self.client.nthreads())
+        except Exception:  # the scheduler is unreachable: no worker can help either
+            alive = False
+        if alive:
+            self.none_since = None
+        elif self.none_since is None:
+            self.none_since = now
+        elif now - self.none_since >= DASK_NO_WORKERS:
+            raise _NoWorkers
+
+
+def _dask_result(future, watch):
+    """:func:`_result`, also watching that the cluster still has workers."""
+    while True:
+        stop = _stop_asked()
+        if stop is not None:
+            raise stop
+        try:
+            return future.result(timeout=POLL)
+        except TimeoutError:
+            watch.check()
+
+
+def _give_up_on_cluster(address, batch, inflight, cut, on_result, lost_result) -> None:
+    """The cluster has no workers left: the files waiting for it are lost, one result each,
+    in order (streamed: the items not cut into batches yet are taken one batch at a time)."""
+    print(f"warning: the Dask cluster at {address} has had no worker for {DASK_NO_WORKERS:.0f} s; "
+          "the files not converted yet are reported as failed", file=sys.stderr, flush=True)
+    for _, future in inflight:
+        future.cancel()
+    pending = [batch] + [b for b, _ in inflight]
+    inflight.clear()
+    for b in pending:
+        for item in b:
+            on_result(item, lost_result)
+    for b in cut:
+        for item in b:
+            on_result(item, lost_result)
 
 
 # --------------------------------------------------------------------------- progress

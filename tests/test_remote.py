@@ -172,30 +172,84 @@ def test_dask_cluster_gives_the_same_bytes_as_a_local_run(dask_cluster, tmp_path
     assert by_env.returncode == 0 and "to-rgb: 20 converted" in by_env.stderr
 
 
-def test_a_dask_worker_killed_mid_run(tmp_path):
+def test_a_dask_worker_killed_mid_task(tmp_path, monkeypatch):
+    """A worker process killed while it converts (reads are slowed by the test hooks so that
+    the kill lands inside a task): Dask reruns the task, and the run ends with every file
+    converted, byte for byte as a -j 1 run, and no hang."""
     distributed = pytest.importorskip("distributed", reason="needs maskcli[dask]")
     rng = np.random.default_rng(5)
     for i in range(24):
-        blocks = rng.integers(0, len(COLORS), (48, 96))
-        write_png(tmp_path / f"m/{i:02d}.png", COLORS[np.kron(blocks, np.ones((16, 16), int))])
+        blocks = rng.integers(0, len(COLORS), (12, 16))
+        write_png(tmp_path / f"m/{i // 8}/{i:02d}.png", COLORS[np.kron(blocks, np.ones((4, 4), int))])
+    reference = maskcli("to-index", tmp_path / "m", "-o", tmp_path / "ref", "-p", "cityscapes", "-j", 1)
+    assert reference.returncode == 0, reference.stderr
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    hooks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "signal_hooks")
+    # the cluster's worker processes inherit these: every mask read marks itself and sleeps
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [hooks, os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("MASKCLI_TEST_MARKS", str(marks))
+    monkeypatch.setenv("MASKCLI_TEST_SLOW_FILES", "0.3")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         proc = subprocess.Popen([sys.executable, "-m", "maskcli", "to-index", str(tmp_path / "m"), "-o", str(tmp_path / "out"),
                                  "-p", "cityscapes", "--scheduler", cluster.scheduler_address],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 300  # against a hang, not a measurement
-        while not ((tmp_path / "out").is_dir() and any((tmp_path / "out").iterdir())):
+        while len(list(marks.glob("*.read"))) < 6:  # past the one-file first tasks, inside bigger ones
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else ""
+            time.sleep(0.01)
+        busy = []
+        while not busy:  # a worker that holds a task right now
+            busy = [nanny for nanny in cluster.workers.values()
+                    if (ws := cluster.scheduler.workers.get(nanny.worker_address)) is not None and ws.processing]
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.01)
-        victim = next(iter(cluster.workers.values()))
-        os.kill(victim.process.pid, 9)  # the nanny's worker process, like the OOM killer
-        _, stderr = proc.communicate(timeout=300)
-    assert "Traceback" not in stderr
-    made = sorted(p.name for p in (tmp_path / "out").iterdir())
-    failed = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(made) + len(failed) == 24  # every file converted or reported, none lost, no hang
-    assert proc.returncode == (1 if failed else 0)
-    for name in made:
-        assert not name.startswith(".")
+        os.kill(busy[0].process.pid, 9)  # the nanny's worker process, like the OOM killer
+        _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr and "error" not in stderr
+    assert "to-index: 24 converted" in stderr
+    made = sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert made == sorted(p.relative_to(tmp_path / "ref") for p in (tmp_path / "ref").rglob("*") if p.is_file())
+    assert len(made) == 24
+    for rel in made:
+        assert (tmp_path / "out" / rel).read_bytes() == (tmp_path / "ref" / rel).read_bytes()
+
+
+def test_dask_takes_a_lazy_iterator_in_bounded_waves(dask_cluster):
+    """runner._run_dask consumes a generator (never counted), keeps a bounded number of items
+    and tasks out, releases each task once its results are in, and hands results over in
+    order."""
+    import operator
+
+    from maskcli import runner
+
+    total = 20000
+    pulled = 0
+
+    def items():
+        nonlocal pulled
+        for i in range(total):
+            pulled += 1
+            yield i
+
+    seen = []
+    most_ahead = most_tasks = 0
+    scheduler = dask_cluster.scheduler  # in this process: LocalCluster's workers are the processes
+
+    def on_result(item, result):
+        nonlocal most_ahead, most_tasks
+        seen.append((item, result))
+        most_ahead = max(most_ahead, pulled - len(seen))
+        if len(seen) % 250 == 0:
+            most_tasks = max(most_tasks, len(scheduler.tasks))
+
+    runner._run_dask(operator.mul, items(), (2,), dask_cluster.scheduler_address, on_result, "lost")
+    assert seen == [(i, 2 * i) for i in range(total)]
+    workers = 2
+    assert most_ahead <= 2 * workers * runner.DASK_BATCH  # items cut but not handed over yet
+    assert most_tasks <= 4 * workers + 2  # in flight, being released, and the scattered settings
+    assert [len(b) for b in runner.dask_batches(range(100), 2)] == [1, 1, 2, 4, 8, 16, 32, 32, 4]
 
 
 def test_an_s3_listing_streams_page_by_page_in_sorted_order(s3, monkeypatch):
@@ -250,3 +304,26 @@ def test_an_s3_listing_streams_page_by_page_in_sorted_order(s3, monkeypatch):
     assert len(streamed) == 2500 + 6  # and a-b/x, a, a/y, UPPER, é/ü, z~ (not d2/skip-me, hidden, out/)
     assert streamed == sorted(streamed)
     assert "s3://pages/big/a-b/x.png" in streamed and "s3://pages/big/out/o.png" not in streamed
+
+
+def test_a_dask_cluster_without_workers_loses_the_files_instead_of_hanging(monkeypatch, capsys):
+    """A scheduler with no worker (all gone, none coming back): after DASK_NO_WORKERS seconds
+    every file still waiting is reported lost, in order, and the run returns."""
+    import operator
+    import threading
+
+    distributed = pytest.importorskip("distributed", reason="needs maskcli[dask]")
+    from maskcli import runner
+
+    monkeypatch.setattr(runner, "DASK_NO_WORKERS", 1.0)
+    monkeypatch.setattr(runner, "DASK_LOOK", 0.2)
+    seen = []
+    with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0") as cluster:
+        run = threading.Thread(target=runner._run_dask, daemon=True,
+                               args=(operator.mul, iter(range(100)), (2,), cluster.scheduler_address,
+                                     lambda item, result: seen.append((item, result)), "lost"))
+        run.start()
+        run.join(120)  # against a hang, not a measurement
+        assert not run.is_alive()
+    assert seen == [(i, "lost") for i in range(100)]
+    assert "has had no worker for 1 s; the files not converted yet are reported as failed" in capsys.readouterr().err
