@@ -4,7 +4,8 @@
     python benchmarks/dask_scale.py 5000 --keep     # keep the tree and outputs (printed)
 
 Builds N mask files under a temporary folder: hard links of one 64x64 RGB PNG (cityscapes
-colors), 1,000 to a folder, so the tree costs inodes, not data. Starts a local cluster with the
+colors; a new copy every 50,000 links), 1,000 to a folder, so the tree costs inodes, not
+data. Starts a local cluster with the
 `dask scheduler` and `dask worker` commands (2 worker processes of 1 thread, under a nanny, as
 LocalCluster starts them; the scheduler in a process of its own so that its RSS is its own, not
 the benchmark's), then runs
@@ -27,6 +28,7 @@ import tempfile
 import time
 
 POLL = 0.5  # seconds between looks at /proc
+LINKS = 50_000  # hard links per copy of the PNG
 
 
 def status_kb(pid: int) -> dict:
@@ -78,7 +80,10 @@ def build_tree(root: str, n: int) -> str:
         folder = os.path.join(tree, f"d{i // 1000:05d}")
         if i % 1000 == 0:
             os.makedirs(folder)
-        os.link(one, os.path.join(folder, f"m{i:07d}.png"))
+        if i % LINKS == 0:  # a file has at most 65,000 links on ext4: a fresh copy now and then
+            source = os.path.join(root, f"one-{i // LINKS}.png")
+            shutil.copyfile(one, source)
+        os.link(source, os.path.join(folder, f"m{i:07d}.png"))
     return tree
 
 
