@@ -5,10 +5,9 @@
 
 Builds N mask files under a temporary folder: hard links of one 64x64 RGB PNG (cityscapes
 colors; a new copy every 50,000 links), 1,000 to a folder, so the tree costs inodes, not
-data. Starts a local cluster with the
-`dask scheduler` and `dask worker` commands (2 worker processes of 1 thread, under a nanny, as
-LocalCluster starts them; the scheduler in a process of its own so that its RSS is its own, not
-the benchmark's), then runs
+data. Starts a local cluster with the `dask scheduler` and `dask worker` commands (2 worker
+processes of 1 thread, under a nanny, as LocalCluster starts them; the scheduler in a process
+of its own so that its RSS is its own, not the benchmark's), then runs
 
     python -m maskcli to-index TREE -o OUT -p cityscapes --scheduler ADDRESS
 

@@ -735,7 +735,8 @@ def dask_batches(items, workers: int):
 
 def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
     """The same loop on a Dask distributed cluster, in bounded waves: ``items`` is consumed
-    lazily (never counted), at most 2 batches per worker thread are on the cluster, and a
+    lazily (never counted), at most 2 batches per worker thread (counted again every
+    :data:`DASK_LOOK` seconds, for clusters that scale) are on the cluster, and a
     batch's future is dropped (its task released on the scheduler) once its results are taken,
     so neither this process nor the scheduler holds anything per file of the run. Results come
     in item order. Dask retries a task whose worker died; a batch that still fails loses its
@@ -755,15 +756,14 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     inflight: deque = deque()  # (batch, future), oldest first
     try:
-        workers = max(1, sum(client.nthreads().values()))
-        cut = dask_batches(items, workers)  # by count: the cluster may not see our files
+        watch = _WorkerWatch(client)
+        cut = dask_batches(items, watch.threads)  # by count: the cluster may not see our files
         # the settings as a task of their own, not scattered: a task waits for a worker (scatter
         # fails when there is none yet) and is recomputed when the workers holding it died
         shared_args = client.submit(_same, args, pure=False)
-        watch = _WorkerWatch(client)
 
         def fill():
-            while len(inflight) < 2 * workers:
+            while len(inflight) < 2 * watch.threads:  # follows a cluster that grows or shrinks
                 batch = next(cut, None)
                 if batch is None:
                     return
@@ -783,6 +783,7 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
             for item, result in zip(batch, results):
                 on_result(item, result)
             del batch, results
+            watch.check(give_up=False)
             fill()
     except BaseException:
         for _, future in list(inflight):
@@ -797,28 +798,31 @@ class _NoWorkers(Exception):
 
 
 class _WorkerWatch:
-    """Says when the cluster has had no worker for :data:`DASK_NO_WORKERS` seconds in a row
-    (asking the scheduler at most every :data:`DASK_LOOK` seconds)."""
+    """The cluster's worker threads (at least 1), looked up at most every :data:`DASK_LOOK`
+    seconds; :meth:`check` raises :class:`_NoWorkers` when the cluster has had no worker for
+    :data:`DASK_NO_WORKERS` seconds in a row."""
 
     def __init__(self, client):
         self.client = client
+        self.threads = max(1, sum(client.nthreads().values()))
         self.last_look = time.monotonic()
         self.none_since = None
 
-    def check(self) -> None:
+    def check(self, give_up: bool = True) -> None:
         now = time.monotonic()
         if now - self.last_look < DASK_LOOK:
             return
         self.last_look = now
         try:
-            alive = bool(self.client.nthreads())
+            threads = sum(self.client.nthreads().values())
         except Exception:  # the scheduler is unreachable: no worker can help either
-            alive = False
-        if alive:
+            threads = 0
+        self.threads = max(1, threads)
+        if threads:
             self.none_since = None
         elif self.none_since is None:
             self.none_since = now
-        elif now - self.none_since >= DASK_NO_WORKERS:
+        elif give_up and now - self.none_since >= DASK_NO_WORKERS:
             raise _NoWorkers
 
 
