@@ -132,7 +132,8 @@ def main() -> None:
         out = os.path.join(root, "out")
         cmd = [sys.executable, "-m", "maskcli", "to-index", tree, "-o", out, "-p", "cityscapes", "--scheduler", address]
         started = time.monotonic()
-        client = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        log = open(os.path.join(root, "maskcli.log"), "w+")  # a file, not a pipe nobody reads while it runs
+        client = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
         timeline, client_hwm, worker_hwm = [], 0, {}
         while True:
             pid, status, usage = os.wait4(client.pid, os.WNOHANG)
@@ -147,13 +148,15 @@ def main() -> None:
             time.sleep(POLL)
         wall = time.monotonic() - started
         client.returncode = os.waitstatus_to_exitcode(status)
-        stderr = client.stderr.read()
+        log.seek(0)
+        stderr = log.read()
         end = status_kb(scheduler.pid)
         made = sum(len(files) for _, _, files in os.walk(out))
 
         print(f"command: {' '.join(cmd[1:])}")
         print(f"exit status {client.returncode}; {made:,} of {args.n:,} outputs; {wall:.0f} s, {args.n / wall:,.0f} files/s")
         print(f"maskcli's summary: {stderr.strip().splitlines()[-1] if stderr.strip() else '(none)'}")
+        print(f"error lines: {sum(line.startswith('error') for line in stderr.splitlines())}")
         print(f"client (maskcli) peak RSS: {mb(max(client_hwm, usage.ru_maxrss))}")
         print(f"scheduler RSS: idle {mb(idle['VmRSS'])}, peak {mb(end['VmHWM'])}, after the run {mb(end['VmRSS'])}")
         if worker_hwm:

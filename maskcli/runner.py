@@ -712,6 +712,7 @@ def _dask_batch(fn, args, batch):
 DASK_BATCH = 32  # items per Dask task, once the first tasks have gone out
 DASK_NO_WORKERS = 300.0  # seconds a cluster may have no worker (autoscaling from zero is slow) before the files waiting are lost
 DASK_LOOK = 10.0  # seconds between looks at the cluster's workers while a task is pending
+DASK_RESUBMITS = 3  # times a task that failed for another reason than its workers dying is sent again
 
 
 def dask_batches(items, workers: int):
@@ -740,8 +741,10 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
     batch's future is dropped (its task released on the scheduler) once its results are taken,
     so neither this process nor the scheduler holds anything per file of the run. Results come
     in item order. Dask retries a task whose worker died; a batch that still fails loses its
-    items, and when the cluster has had no worker for :data:`DASK_NO_WORKERS` seconds, every
-    file not converted yet is lost (the run ends instead of waiting for ever)."""
+    items. A task that failed otherwise (cancelled when the client reconnected, say) is sent
+    again, :data:`DASK_RESUBMITS` times at most. When the cluster has had no worker for
+    :data:`DASK_NO_WORKERS` seconds, every file not converted yet is lost (the run ends
+    instead of waiting for ever)."""
     try:
         from distributed import Client
     except ImportError:
@@ -754,30 +757,45 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
         from maskcli.errors import UsageError
 
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    inflight: deque = deque()  # (batch, future), oldest first
+    inflight: deque = deque()  # (batch, future, tries), oldest first
     try:
+        from distributed import KilledWorker
+
         watch = _WorkerWatch(client)
         cut = dask_batches(items, watch.threads)  # by count: the cluster may not see our files
-        # the settings as a task of their own, not scattered: a task waits for a worker (scatter
-        # fails when there is none yet) and is recomputed when the workers holding it died
-        shared_args = client.submit(_same, args, pure=False)
+        settings = None
+
+        def submit(batch, tries=0):
+            nonlocal settings
+            # the settings as a task of their own, not scattered: a task waits for a worker
+            # (scatter fails when there is none yet) and is recomputed when the workers holding
+            # it died; submitted again when it was cancelled (a reconnection cancels futures)
+            if settings is None or settings.status in ("cancelled", "error", "lost"):
+                settings = client.submit(_same, args, pure=False)
+            return batch, client.submit(_dask_batch, fn, settings, batch, pure=False), tries
 
         def fill():
             while len(inflight) < 2 * watch.threads:  # follows a cluster that grows or shrinks
                 batch = next(cut, None)
                 if batch is None:
                     return
-                inflight.append((batch, client.submit(_dask_batch, fn, shared_args, batch, pure=False)))
+                inflight.append(submit(batch))
 
         fill()
         while inflight:
-            batch, future = inflight.popleft()
+            batch, future, tries = inflight.popleft()
             try:
                 results = _dask_result(future, watch)
             except _NoWorkers:
                 _give_up_on_cluster(address, batch, inflight, cut, on_result, lost_result)
                 return
-            except Exception:  # KilledWorker after Dask's retries, or a lost connection
+            except KilledWorker:  # its workers died, allowed-failures times: Dask gave up on it
+                results = [lost_result] * len(batch)
+            except Exception:  # cancelled by a lost connection, an error on the cluster's side
+                del future
+                if tries < DASK_RESUBMITS:
+                    inflight.appendleft(submit(batch, tries + 1))  # first again: results stay in order
+                    continue
                 results = [lost_result] * len(batch)
             del future  # releases the task on the scheduler
             for item, result in zip(batch, results):
@@ -786,7 +804,7 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
             watch.check(give_up=False)
             fill()
     except BaseException:
-        for _, future in list(inflight):
+        for _, future, _ in list(inflight):
             future.cancel()
         raise
     finally:
@@ -843,9 +861,9 @@ def _give_up_on_cluster(address, batch, inflight, cut, on_result, lost_result) -
     in order (streamed: the items not cut into batches yet are taken one batch at a time)."""
     print(f"warning: the Dask cluster at {address} has had no worker for {DASK_NO_WORKERS:.0f} s; "
           "the files not converted yet are reported as failed", file=sys.stderr, flush=True)
-    for _, future in inflight:
+    for _, future, _ in inflight:
         future.cancel()
-    pending = [batch] + [b for b, _ in inflight]
+    pending = [batch] + [b for b, _, _ in inflight]
     inflight.clear()
     for b in pending:
         for item in b:

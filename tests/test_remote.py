@@ -355,3 +355,32 @@ def test_the_dask_loop_follows_a_cluster_that_grows_and_shrinks(monkeypatch):
     cluster.threads = {"tcp://a": 4}
     watch.check(give_up=False)
     assert watch.threads == 4
+
+
+def test_dask_tasks_cancelled_mid_run_are_sent_again(dask_cluster):
+    """Futures cancelled under the run (what a client's reconnection to the scheduler does to
+    every future it held, the run's settings included) are submitted again, and every item
+    still gets its own result, in order: none is reported lost."""
+    import operator
+    import threading
+
+    distributed = pytest.importorskip("distributed", reason="needs maskcli[dask]")
+    from maskcli import runner
+
+    seen = []
+    with distributed.Client(dask_cluster.scheduler_address, set_as_default=False) as other:
+        def on_result(item, result):
+            seen.append((item, result))
+            if len(seen) in (100, 1000):  # cancel everything on the cluster, for every client
+                scheduler, done = dask_cluster.scheduler, threading.Event()
+
+                def cancel():  # on the scheduler's event loop, as its handlers run
+                    scheduler.stimulus_cancel(list(scheduler.tasks), other.id, force=True, reason="test", msg="")
+                    done.set()
+
+                scheduler.loop.add_callback(cancel)
+                assert done.wait(60)
+
+        runner._run_dask(operator.mul, iter(range(3000)), (2,), dask_cluster.scheduler_address, on_result, "lost")
+    assert [r for _, r in seen if r == "lost"] == []
+    assert seen == [(i, 2 * i) for i in range(3000)]
