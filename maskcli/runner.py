@@ -791,8 +791,11 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
                 return
             except KilledWorker:  # its workers died, allowed-failures times: Dask gave up on it
                 results = [lost_result] * len(batch)
-            except Exception:  # cancelled by a lost connection, an error on the cluster's side
+            except Exception as exc:  # cancelled by a lost connection, an error on the cluster's side
                 del future
+                if not tries:
+                    print(f"warning: a Dask task failed ({type(exc).__name__}: {exc}); sending it again",
+                          file=sys.stderr, flush=True)
                 if tries < DASK_RESUBMITS:
                     inflight.appendleft(submit(batch, tries + 1))  # first again: results stay in order
                     continue

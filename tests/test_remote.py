@@ -357,7 +357,7 @@ def test_the_dask_loop_follows_a_cluster_that_grows_and_shrinks(monkeypatch):
     assert watch.threads == 4
 
 
-def test_dask_tasks_cancelled_mid_run_are_sent_again(dask_cluster):
+def test_dask_tasks_cancelled_mid_run_are_sent_again(dask_cluster, capsys):
     """Futures cancelled under the run (what a client's reconnection to the scheduler does to
     every future it held, the run's settings included) are submitted again, and every item
     still gets its own result, in order: none is reported lost."""
@@ -384,3 +384,4 @@ def test_dask_tasks_cancelled_mid_run_are_sent_again(dask_cluster):
         runner._run_dask(operator.mul, iter(range(3000)), (2,), dask_cluster.scheduler_address, on_result, "lost")
     assert [r for _, r in seen if r == "lost"] == []
     assert seen == [(i, 2 * i) for i in range(3000)]
+    assert "warning: a Dask task failed (" in capsys.readouterr().err  # which exception, said once a task
