@@ -786,15 +786,20 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
             batch, future, tries = inflight.popleft()
             try:
                 results = _dask_result(future, watch)
-            except _NoWorkers:
-                _give_up_on_cluster(address, batch, inflight, cut, on_result, lost_result)
+            except _NoWorkers as gone:
+                _give_up_on_cluster(f"{address} {gone}", batch, inflight, cut, on_result, lost_result)
                 return
             except KilledWorker:  # its workers died, allowed-failures times: Dask gave up on it
                 results = [lost_result] * len(batch)
             except Exception as exc:  # cancelled by a lost connection, an error on the cluster's side
                 del future
+                if client.status in ("closing", "closed"):  # it gave up reconnecting: the scheduler is gone
+                    _give_up_on_cluster(f"{address} cannot be reached any more ({type(exc).__name__})", batch,
+                                        inflight, cut, on_result, lost_result)
+                    return
                 if not tries:
-                    print(f"warning: a Dask task failed ({type(exc).__name__}: {exc}); sending it again",
+                    reason = " ".join(str(exc).split())[:300]  # one line
+                    print(f"warning: a Dask task failed ({type(exc).__name__}: {reason}); sending it again",
                           file=sys.stderr, flush=True)
                 if tries < DASK_RESUBMITS:
                     inflight.appendleft(submit(batch, tries + 1))  # first again: results stay in order
@@ -807,8 +812,7 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
             watch.check(give_up=False)
             fill()
     except BaseException:
-        for _, future, _ in list(inflight):
-            future.cancel()
+        _cancel(future for _, future, _ in inflight)
         raise
     finally:
         client.close()
@@ -816,6 +820,14 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
 
 class _NoWorkers(Exception):
     pass
+
+
+def _cancel(futures) -> None:
+    for future in list(futures):
+        try:
+            future.cancel()
+        except Exception:  # the client is closed: nothing runs for it any more
+            pass
 
 
 class _WorkerWatch:
@@ -834,6 +846,8 @@ class _WorkerWatch:
         if now - self.last_look < DASK_LOOK:
             return
         self.last_look = now
+        if give_up and getattr(self.client, "status", None) in ("closing", "closed"):
+            raise _NoWorkers("cannot be reached any more")  # the client gave up reconnecting
         try:
             threads = sum(self.client.nthreads().values())
         except Exception:  # the scheduler is unreachable: no worker can help either
@@ -844,7 +858,7 @@ class _WorkerWatch:
         elif self.none_since is None:
             self.none_since = now
         elif give_up and now - self.none_since >= DASK_NO_WORKERS:
-            raise _NoWorkers
+            raise _NoWorkers(f"has had no worker for {DASK_NO_WORKERS:.0f} s")
 
 
 def _dask_result(future, watch):
@@ -859,13 +873,13 @@ def _dask_result(future, watch):
             watch.check()
 
 
-def _give_up_on_cluster(address, batch, inflight, cut, on_result, lost_result) -> None:
-    """The cluster has no workers left: the files waiting for it are lost, one result each,
-    in order (streamed: the items not cut into batches yet are taken one batch at a time)."""
-    print(f"warning: the Dask cluster at {address} has had no worker for {DASK_NO_WORKERS:.0f} s; "
-          "the files not converted yet are reported as failed", file=sys.stderr, flush=True)
-    for _, future, _ in inflight:
-        future.cancel()
+def _give_up_on_cluster(what, batch, inflight, cut, on_result, lost_result) -> None:
+    """The cluster cannot convert anything any more (no worker left, no scheduler): the files
+    waiting for it are lost, one result each, in order (streamed: the items not cut into
+    batches yet are taken one batch at a time)."""
+    print(f"warning: the Dask cluster at {what}; the files not converted yet are reported as failed",
+          file=sys.stderr, flush=True)
+    _cancel(future for _, future, _ in inflight)
     pending = [batch] + [b for b, _, _ in inflight]
     inflight.clear()
     for b in pending:

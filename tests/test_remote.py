@@ -385,3 +385,50 @@ def test_dask_tasks_cancelled_mid_run_are_sent_again(dask_cluster, capsys):
     assert [r for _, r in seen if r == "lost"] == []
     assert seen == [(i, 2 * i) for i in range(3000)]
     assert "warning: a Dask task failed (" in capsys.readouterr().err  # which exception, said once a task
+
+
+def test_a_dask_scheduler_killed_mid_run(tmp_path):
+    """The scheduler itself dies (the client gives up reconnecting after its timeout): every
+    file is converted or reported failed, with one warning that says why, no traceback, no hang."""
+    pytest.importorskip("distributed", reason="needs maskcli[dask]")
+    for i in range(30):
+        (tmp_path / f"m/{i:02d}.png").parent.mkdir(exist_ok=True)
+        (tmp_path / f"m/{i:02d}.png").write_bytes(png_bytes(i, (16, 16)))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    hooks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "signal_hooks")
+    slow = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [hooks, os.environ.get("PYTHONPATH")])),
+            "MASKCLI_TEST_MARKS": str(marks), "MASKCLI_TEST_SLOW_FILES": "0.3"}
+    info = tmp_path / "scheduler.json"
+    log = open(tmp_path / "cluster.log", "wb")
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                                  "--dashboard-address", ":0", "--scheduler-file", str(info)], stdout=log, stderr=log)
+    workers = proc = None
+    try:
+        deadline = time.monotonic() + 120  # against a hang, not a measurement
+        while not (info.exists() and info.read_text().strip().endswith("}")):
+            assert scheduler.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        address = __import__("json").loads(info.read_text())["address"]
+        workers = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(info),
+                                    "--nworkers", "2", "--nthreads", "1", "--no-dashboard"], env=slow, stdout=log, stderr=log)
+        proc = subprocess.Popen([sys.executable, "-m", "maskcli", "to-index", str(tmp_path / "m"), "-o", str(tmp_path / "out"),
+                                 "-p", "cityscapes", "--scheduler", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while len(list(marks.glob("*.read"))) < 3:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        scheduler.kill()
+        _, stderr = proc.communicate(timeout=600)
+    finally:
+        for p in (proc, workers, scheduler):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+    assert "Traceback" not in stderr
+    assert f"warning: the Dask cluster at {address} cannot be reached any more" in stderr
+    made = {p.name for p in (tmp_path / "out").rglob("*.png")} if (tmp_path / "out").exists() else set()
+    failed = {line.split(": ")[1].rsplit("/", 1)[-1] for line in stderr.splitlines() if line.startswith("error:")}
+    # a worker may still finish (whole) a file the client has already reported failed
+    assert made | failed == {f"{i:02d}.png" for i in range(30)} and failed
+    assert proc.returncode == 1
