@@ -120,6 +120,7 @@ def main() -> None:
     args = parser.parse_args()
 
     root = tempfile.mkdtemp(prefix="maskcli-dask-scale-")
+    os.environ["DASK_TEMPORARY_DIRECTORY"] = os.path.join(root, "dask")  # scratch space of every Dask process here
     scheduler = worker = None
     try:
         start = time.monotonic()

@@ -432,3 +432,15 @@ def test_a_dask_scheduler_killed_mid_run(tmp_path):
     # a worker may still finish (whole) a file the client has already reported failed
     assert made | failed == {f"{i:02d}.png" for i in range(30)} and failed
     assert proc.returncode == 1
+
+
+def test_the_dask_scale_benchmark_runs(tmp_path):
+    """benchmarks/dask_scale.py end to end on a few files (its figures are its own business)."""
+    pytest.importorskip("distributed", reason="needs maskcli[dask]")
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "dask_scale.py")
+    done = subprocess.run([sys.executable, script, "60"], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert "exit status 0; 60 of 60 outputs" in done.stdout
+    assert "scheduler RSS: idle" in done.stdout and "client (maskcli) peak RSS" in done.stdout
+    assert os.listdir(tmp_path) == []  # its temporary folder is removed
