@@ -719,19 +719,34 @@ def dask_batches(items, workers: int):
     """Cut ``items`` (any iterable, possibly lazy and of unknown length) into task batches: one
     item for each of the first ``workers`` tasks (the first outputs come at once), then twice
     as many per task up to :data:`DASK_BATCH`. Sizes never depend on how many items there are,
-    and only the batch being cut is held."""
-    from itertools import islice
-
-    it = iter(items)
+    and only the batch being cut is held. :class:`Ready` items come in batches of their own
+    (up to :data:`READY_BATCH`), which need no task."""
     size, cut = 1, 0
-    while True:
-        batch = list(islice(it, size))
-        if not batch:
-            return
+    batch: list = []
+    ready: list = []
+    for item in items:
+        if isinstance(item, Ready):
+            if batch:
+                yield batch
+                batch, cut = [], cut + 1
+                size = size if cut < workers else min(DASK_BATCH, size * 2)
+            ready.append(item)
+            if len(ready) >= READY_BATCH:
+                yield ready
+                ready = []
+            continue
+        if ready:
+            yield ready
+            ready = []
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch, cut = [], cut + 1
+            size = size if cut < workers else min(DASK_BATCH, size * 2)
+    if ready:
+        yield ready
+    if batch:
         yield batch
-        cut += 1
-        if cut >= workers:
-            size = min(DASK_BATCH, size * 2)
 
 
 def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
@@ -772,6 +787,8 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
             # it died; submitted again when it was cancelled (a reconnection cancels futures)
             if settings is None or settings.status in ("cancelled", "error", "lost"):
                 settings = client.submit(_same, args, pure=False)
+            if isinstance(batch[0], Ready):  # decided already: no task
+                return batch, None, tries
             return batch, client.submit(_dask_batch, fn, settings, batch, pure=False), tries
 
         def fill():
@@ -785,7 +802,7 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
         while inflight:
             batch, future, tries = inflight.popleft()
             try:
-                results = _dask_result(future, watch)
+                results = [r.result for r in batch] if future is None else _dask_result(future, watch)
             except _NoWorkers as gone:
                 _give_up_on_cluster(f"{address} {gone}", batch, inflight, cut, on_result, lost_result)
                 return
@@ -807,7 +824,7 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
                 results = [lost_result] * len(batch)
             del future  # releases the task on the scheduler
             for item, result in zip(batch, results):
-                on_result(item, result)
+                on_result(_unwrap(item), result)
             del batch, results
             watch.check(give_up=False)
             fill()
@@ -824,6 +841,8 @@ class _NoWorkers(Exception):
 
 def _cancel(futures) -> None:
     for future in list(futures):
+        if future is None:
+            continue
         try:
             future.cancel()
         except Exception:  # the client is closed: nothing runs for it any more
@@ -877,17 +896,16 @@ def _give_up_on_cluster(what, batch, inflight, cut, on_result, lost_result) -> N
     """The cluster cannot convert anything any more (no worker left, no scheduler): the files
     waiting for it are lost, one result each, in order (streamed: the items not cut into
     batches yet are taken one batch at a time)."""
+    import itertools
+
     print(f"warning: the Dask cluster at {what}; the files not converted yet are reported as failed",
           file=sys.stderr, flush=True)
     _cancel(future for _, future, _ in inflight)
     pending = [batch] + [b for b, _, _ in inflight]
     inflight.clear()
-    for b in pending:
+    for b in itertools.chain(pending, cut):
         for item in b:
-            on_result(item, lost_result)
-    for b in cut:
-        for item in b:
-            on_result(item, lost_result)
+            on_result(_unwrap(item), item.result if isinstance(item, Ready) else lost_result)
 
 
 # --------------------------------------------------------------------------- progress

@@ -444,3 +444,17 @@ def test_the_dask_scale_benchmark_runs(tmp_path):
     assert "exit status 0; 60 of 60 outputs" in done.stdout
     assert "scheduler RSS: idle" in done.stdout and "client (maskcli) peak RSS" in done.stdout
     assert os.listdir(tmp_path) == []  # its temporary folder is removed
+
+
+def test_dask_hands_over_decided_items_in_their_turn(dask_cluster):
+    """Items whose result is known already (runner.Ready: an up-to-date file, a folder that
+    could not be listed) are handed over in item order without a task, as the pool does."""
+    import operator
+
+    from maskcli import runner
+
+    items = [runner.Ready(i, "known") if i % 7 in (3, 4) else i for i in range(200)]
+    seen = []
+    runner._run_dask(operator.mul, iter(items), (2,), dask_cluster.scheduler_address,
+                     lambda item, result: seen.append((item, result)), "lost")
+    assert seen == [(i, "known" if i % 7 in (3, 4) else 2 * i) for i in range(200)]
