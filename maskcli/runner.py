@@ -701,13 +701,65 @@ def _stop_gracefully(pool, inflight, on_result, on_crash) -> None:
     pool.close()
 
 
+def _same(value):
+    return value
+
+
 def _dask_batch(fn, args, batch):
     return [fn(item, *args) for item in batch]
 
 
+DASK_BATCH = 32  # items per Dask task, once the first tasks have gone out
+DASK_NO_WORKERS = 300.0  # seconds a cluster may have no worker (autoscaling from zero is slow) before the files waiting are lost
+DASK_LOOK = 10.0  # seconds between looks at the cluster's workers while a task is pending
+DASK_RESUBMITS = 3  # times a task that failed for another reason than its workers dying is sent again
+
+
+def dask_batches(items, workers: int):
+    """Cut ``items`` (any iterable, possibly lazy and of unknown length) into task batches: one
+    item for each of the first ``workers`` tasks (the first outputs come at once), then twice
+    as many per task up to :data:`DASK_BATCH`. Sizes never depend on how many items there are,
+    and only the batch being cut is held. :class:`Ready` items come in batches of their own
+    (up to :data:`READY_BATCH`), which need no task."""
+    size, cut = 1, 0
+    batch: list = []
+    ready: list = []
+    for item in items:
+        if isinstance(item, Ready):
+            if batch:
+                yield batch
+                batch, cut = [], cut + 1
+                size = size if cut < workers else min(DASK_BATCH, size * 2)
+            ready.append(item)
+            if len(ready) >= READY_BATCH:
+                yield ready
+                ready = []
+            continue
+        if ready:
+            yield ready
+            ready = []
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch, cut = [], cut + 1
+            size = size if cut < workers else min(DASK_BATCH, size * 2)
+    if ready:
+        yield ready
+    if batch:
+        yield batch
+
+
 def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
-    """The same loop on a Dask distributed cluster: batches in flight, results in order. Dask
-    retries a task whose worker died; a batch that still fails loses its items."""
+    """The same loop on a Dask distributed cluster, in bounded waves: ``items`` is consumed
+    lazily (never counted), at most 2 batches per worker thread (counted again every
+    :data:`DASK_LOOK` seconds, for clusters that scale) are on the cluster, and a
+    batch's future is dropped (its task released on the scheduler) once its results are taken,
+    so neither this process nor the scheduler holds anything per file of the run. Results come
+    in item order. Dask retries a task whose worker died; a batch that still fails loses its
+    items. A task that failed otherwise (cancelled when the client reconnected, say) is sent
+    again, :data:`DASK_RESUBMITS` times at most. When the cluster has had no worker for
+    :data:`DASK_NO_WORKERS` seconds, every file not converted yet is lost (the run ends
+    instead of waiting for ever)."""
     try:
         from distributed import Client
     except ImportError:
@@ -720,36 +772,140 @@ def _run_dask(fn, items, args, address, on_result, lost_result) -> None:
         from maskcli.errors import UsageError
 
         raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    inflight: deque = deque()  # (batch, future, tries), oldest first
     try:
-        workers = max(1, sum(client.nthreads().values()))
-        size = batch_size(len(items), workers)  # by count: the cluster may not see our files
-        cut = (items[start : start + size] for start in range(0, len(items), size))
-        [shared_args] = client.scatter([args], broadcast=True, hash=False)
-        inflight: deque = deque()
+        from distributed import KilledWorker
+
+        watch = _WorkerWatch(client)
+        cut = dask_batches(items, watch.threads)  # by count: the cluster may not see our files
+        settings = None
+
+        def submit(batch, tries=0):
+            nonlocal settings
+            # the settings as a task of their own, not scattered: a task waits for a worker
+            # (scatter fails when there is none yet) and is recomputed when the workers holding
+            # it died; submitted again when it was cancelled (a reconnection cancels futures)
+            if settings is None or settings.status in ("cancelled", "error", "lost"):
+                settings = client.submit(_same, args, pure=False)
+            if isinstance(batch[0], Ready):  # decided already: no task
+                return batch, None, tries
+            return batch, client.submit(_dask_batch, fn, settings, batch, pure=False), tries
 
         def fill():
-            while len(inflight) < 2 * workers:
+            while len(inflight) < 2 * watch.threads:  # follows a cluster that grows or shrinks
                 batch = next(cut, None)
                 if batch is None:
                     return
-                inflight.append((batch, client.submit(_dask_batch, fn, shared_args, batch, pure=False)))
+                inflight.append(submit(batch))
 
         fill()
         while inflight:
-            batch, future = inflight.popleft()
+            batch, future, tries = inflight.popleft()
             try:
-                results = _result(future)
-            except Exception:  # KilledWorker after Dask's retries, or a lost connection
+                results = [r.result for r in batch] if future is None else _dask_result(future, watch)
+            except _NoWorkers as gone:
+                _give_up_on_cluster(f"{address} {gone}", batch, inflight, cut, on_result, lost_result)
+                return
+            except KilledWorker:  # its workers died, allowed-failures times: Dask gave up on it
                 results = [lost_result] * len(batch)
+            except Exception as exc:  # cancelled by a lost connection, an error on the cluster's side
+                del future
+                if client.status in ("closing", "closed"):  # it gave up reconnecting: the scheduler is gone
+                    _give_up_on_cluster(f"{address} cannot be reached any more ({type(exc).__name__})", batch,
+                                        inflight, cut, on_result, lost_result)
+                    return
+                if not tries:
+                    reason = " ".join(str(exc).split())[:300]  # one line
+                    print(f"warning: a Dask task failed ({type(exc).__name__}: {reason}); sending it again",
+                          file=sys.stderr, flush=True)
+                if tries < DASK_RESUBMITS:
+                    inflight.appendleft(submit(batch, tries + 1))  # first again: results stay in order
+                    continue
+                results = [lost_result] * len(batch)
+            del future  # releases the task on the scheduler
             for item, result in zip(batch, results):
-                on_result(item, result)
+                on_result(_unwrap(item), result)
+            del batch, results
+            watch.check(give_up=False)
             fill()
     except BaseException:
-        for _, future in list(locals().get("inflight", ())):
-            future.cancel()
+        _cancel(future for _, future, _ in inflight)
         raise
     finally:
         client.close()
+
+
+class _NoWorkers(Exception):
+    pass
+
+
+def _cancel(futures) -> None:
+    for future in list(futures):
+        if future is None:
+            continue
+        try:
+            future.cancel()
+        except Exception:  # the client is closed: nothing runs for it any more
+            pass
+
+
+class _WorkerWatch:
+    """The cluster's worker threads (at least 1), looked up at most every :data:`DASK_LOOK`
+    seconds; :meth:`check` raises :class:`_NoWorkers` when the cluster has had no worker for
+    :data:`DASK_NO_WORKERS` seconds in a row."""
+
+    def __init__(self, client):
+        self.client = client
+        self.threads = max(1, sum(client.nthreads().values()))
+        self.last_look = time.monotonic()
+        self.none_since = None
+
+    def check(self, give_up: bool = True) -> None:
+        now = time.monotonic()
+        if now - self.last_look < DASK_LOOK:
+            return
+        self.last_look = now
+        if give_up and getattr(self.client, "status", None) in ("closing", "closed"):
+            raise _NoWorkers("cannot be reached any more")  # the client gave up reconnecting
+        try:
+            threads = sum(self.client.nthreads().values())
+        except Exception:  # the scheduler is unreachable: no worker can help either
+            threads = 0
+        self.threads = max(1, threads)
+        if threads:
+            self.none_since = None
+        elif self.none_since is None:
+            self.none_since = now
+        elif give_up and now - self.none_since >= DASK_NO_WORKERS:
+            raise _NoWorkers(f"has had no worker for {DASK_NO_WORKERS:.0f} s")
+
+
+def _dask_result(future, watch):
+    """:func:`_result`, also watching that the cluster still has workers."""
+    while True:
+        stop = _stop_asked()
+        if stop is not None:
+            raise stop
+        try:
+            return future.result(timeout=POLL)
+        except TimeoutError:
+            watch.check()
+
+
+def _give_up_on_cluster(what, batch, inflight, cut, on_result, lost_result) -> None:
+    """The cluster cannot convert anything any more (no worker left, no scheduler): the files
+    waiting for it are lost, one result each, in order (streamed: the items not cut into
+    batches yet are taken one batch at a time)."""
+    import itertools
+
+    print(f"warning: the Dask cluster at {what}; the files not converted yet are reported as failed",
+          file=sys.stderr, flush=True)
+    _cancel(future for _, future, _ in inflight)
+    pending = [batch] + [b for b, _, _ in inflight]
+    inflight.clear()
+    for b in itertools.chain(pending, cut):
+        for item in b:
+            on_result(_unwrap(item), item.result if isinstance(item, Ready) else lost_result)
 
 
 # --------------------------------------------------------------------------- progress

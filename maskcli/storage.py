@@ -138,13 +138,71 @@ def exists(url: str) -> bool:
         return False
 
 
-def find(url: str) -> list[tuple[str, str]]:
-    """Every object under a remote folder: (URL, path relative to the folder), sorted."""
+LIST_PAGE = 1000  # keys per S3 LIST request (the most S3 gives); one page is pulled at a time
+
+
+def find(url: str):
+    """Every object under a remote folder, as (URL, path relative to the folder), in sorted
+    order (by code point, which is UTF-8 byte order), yielded as the listing goes.
+
+    S3 (s3fs) is listed one page of :data:`LIST_PAGE` keys at a time with a flat listing
+    (no delimiter), which S3 returns in UTF-8 binary key order: the first objects come out
+    after one request, and neither this module nor s3fs's listing cache holds the whole
+    listing. Other stores are listed whole by fsspec's ``find`` and then sorted."""
     fs, path = split(url)
     proto = protocol(url)
     base = path.rstrip("/") + "/"
-    found = fs.find(path, withdirs=False)
-    return [(f"{proto}://{p}", p[len(base):]) for p in sorted(found) if p.startswith(base)]
+    names = _s3_keys(fs, base, url) if _pages_listing(fs) else iter(sorted(fs.find(path, withdirs=False)))
+    for name in names:
+        if name.startswith(base) and not name.endswith("/"):  # "folder/" placeholders are no files
+            yield f"{proto}://{name}", name[len(base):]
+
+
+def _pages_listing(fs) -> bool:
+    """True for s3fs, whose ``_iterdir`` lists a prefix page by page."""
+    return type(fs).__module__.startswith("s3fs") and hasattr(fs, "_iterdir") and getattr(fs, "loop", None) is not None
+
+
+def _s3_keys(fs, base: str, url: str):
+    """The keys (with their bucket) under ``base`` (``bucket/prefix/``), a page at a time."""
+    from fsspec.asyn import sync
+
+    bucket, _, prefix = base.partition("/")
+    pages = fs._iterdir(bucket, delimiter="", prefix=prefix)
+
+    async def take():  # the rest of one page (s3fs yields a page's keys one by one)
+        out = []
+        async for info in pages:
+            out.append(info["name"])
+            if len(out) == LIST_PAGE:
+                break
+        return out
+
+    try:
+        while True:
+            try:
+                page = sync(fs.loop, take)
+            except Exception as exc:
+                raise _listing_error(url, exc) from None
+            yield from page
+            if len(page) < LIST_PAGE:
+                return
+    finally:
+        try:
+            sync(fs.loop, pages.aclose)
+        except Exception:  # the loop is gone (interpreter exit): nothing left to close
+            pass
+
+
+def _listing_error(url: str, exc: Exception) -> UsageError:
+    try:
+        from s3fs.errors import translate_boto_error
+
+        exc = translate_boto_error(exc)
+    except Exception:
+        pass
+    reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+    return UsageError(f"{url}: cannot list: {reason}")
 
 
 def modified(url: str) -> float | None:

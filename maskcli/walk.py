@@ -172,21 +172,21 @@ def find_mask_files(inputs, selection: Selection = Selection(), skip_dirs=(), pr
     return files
 
 
-def _find_remote(url: str, selection: Selection, skip_dirs) -> list[str]:
-    """The objects under a remote folder that ``selection`` wants (or the object itself)."""
+def _find_remote(url: str, selection: Selection, skip_dirs):
+    """The objects under a remote folder that ``selection`` wants (or the object itself),
+    yielded as the store's listing pages arrive, in sorted order (see :func:`storage.find`)."""
     url = storage.normalize(url)
     if not storage.is_dir(url):
         if not storage.exists(url):
             raise UsageError(f"{url}: no such object or folder")
-        return [url]
+        yield url
+        return
     skip = tuple(storage.normalize(d) + "/" for d in map(storage.local_path, skip_dirs) if storage.is_remote(d))
-    found = []
     for obj, rel in storage.find(url):
         if any(part.startswith(".") for part in rel.split("/")) or (skip and obj.startswith(skip)):
             continue
         if selection.wants(rel.rsplit("/", 1)[-1], rel):
-            found.append(obj)
-    return found
+            yield obj
 
 
 def _key(path: str) -> str:
