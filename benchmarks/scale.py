@@ -169,7 +169,8 @@ def remove_tree(path: str, jobs: int) -> dict:
     codes = [p.wait() for p in procs]
     if subprocess.run([rm, "-rf", "--one-file-system", "--", path]).returncode or any(codes):
         raise ScaleError(f"could not remove {path}")
-    return {"seconds": time.perf_counter() - started, "method": f"rm -rf, {groups} in parallel"}
+    return {"seconds": time.perf_counter() - started, "method": f"rm -rf, {groups} in parallel",
+            "loadavg_1min": os.getloadavg()[0]}
 
 
 # --------------------------------------------------------------------------- the tree
@@ -333,7 +334,12 @@ def summarize_memory(res: dict) -> dict:
     roles = {}
     for p in procs.values():
         roles[p.role] = roles.get(p.role, 0) + 1
+    cpu = {}
+    for p in procs.values():
+        cpu[p.role] = cpu.get(p.role, 0.0) + p.cpu_s
     return {
+        "cpu_s_by_role": cpu,  # user + system, as last sampled (a worker's last poll interval is missed)
+        "cpu_s": sum(cpu.values()),
         "parent_peak_mb": _kb_mb(parent.hwm_kb) if parent and parent.hwm_kb else _kb_mb(res["tree_maxrss_kb"]),
         "parent_rss_mb_series": _downsample(parent_pts),
         "workers": worker_rows,
@@ -438,12 +444,14 @@ def bench_scale(cache_root: str, work: str, n: int, jobs: int, log, save=lambda:
                 out["removal"]["to-rgb outputs"] = removal = remove_tree(rgb_out, jobs) | {"sync_before_s": synced}
                 log(f"[scale] removed to-rgb's {n:,} outputs in {removal['seconds']:.1f} s")
             synced = flush(work)
+            load_before = os.getloadavg()[0]
             log(f"[scale] {name} -j {jobs} on {n:,} files")
             res = run_watched(cmd, os.path.join(dest, first_rel) if dest else None, poll)
             entry = {"command": " ".join(os.path.basename(c) if c == PY else c for c in cmd), "returncode": res["returncode"],
                      "wall_s": res["wall_s"], "files_per_s": n / res["wall_s"],
                      "first_output_s": res.get("first_output_s"), **parse_summary(command, res["stderr"]),
-                     "memory": summarize_memory(res), "sync_before_s": synced, "stderr_tail": res["stderr"][-1500:]}
+                     "memory": summarize_memory(res), "sync_before_s": synced,
+                     "loadavg_1min": [load_before, os.getloadavg()[0]], "stderr_tail": res["stderr"][-1500:]}
             out["runs"][name] = entry
             mem = entry["memory"]
             log(f"[scale] {name}: exit {res['returncode']}, {res['wall_s']:.1f} s, {entry['files_per_s']:,.0f} files/s, "
@@ -505,18 +513,19 @@ def report_lines(s: dict, table) -> list[str]:
     for name, r in s["runs"].items():
         m = r["memory"]
         ws = m["workers"]
-        rows.append([name, f"{n:,}", _s(r["wall_s"], "{:.1f}"), _s(r["files_per_s"], "{:,.0f}"),
+        rows.append([name, f"{n:,}", _s(r["wall_s"], "{:.1f}"), _s(m.get("cpu_s"), "{:.1f}"), _s(r["files_per_s"], "{:,.0f}"),
                      _s(r["first_output_s"], "{:.3f}"), _s(m["parent_peak_mb"], "{:.0f}"),
                      ", ".join(_s(w["peak_mb"], "{:.0f}") for w in ws) or "-",
                      ", ".join(_s(w["first_third_mb"], "{:.0f}") for w in ws) or "-",
                      ", ".join(_s(w["last_third_mb"], "{:.0f}") for w in ws) or "-",
-                     r["returncode"]])
-    out.append(table(["run", "files", "wall s", "files/s", "1st output s", "parent MB", "worker peak MB",
-                      "workers 1st third MB", "workers last third MB", "exit"], rows))
+                     r["returncode"], " - ".join(f"{x:.1f}" for x in r.get("loadavg_1min", [])) or "-"])
+    out.append(table(["run", "files", "wall s", "cpu s", "files/s", "1st output s", "parent MB", "worker peak MB",
+                      "workers 1st third MB", "workers last third MB", "exit", "load"], rows))
     out.append("  " + "; ".join(f"removing {k} ({n:,} files): {v['seconds']:.1f} s, {n / max(v['seconds'], 1e-9):,.0f} files/s"
                                 f" ({v['method']})" for k, v in s["removal"].items()))
     out.append("  MB = 10^6 bytes. parent = peak RSS (VmHWM) of the maskcli process; workers = each pool worker's peak "
-               "RSS, and its largest sampled RSS in the first and last third of the time the workers worked")
+               "RSS, and its largest sampled RSS in the first and last third of the time the workers worked; cpu s = "
+               "user+system CPU of every process of the run; load = the machine's 1-minute load average before - after")
     rt = s["runs"].get("to-rgb", {}).get("round_trip")
     if rt:
         out.append(f"  checks: {n:,} outputs of to-index and of to-rgb counted; round trip to-rgb(to-index(x)) == x on "
