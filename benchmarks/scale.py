@@ -164,9 +164,18 @@ def remove_tree(path: str, jobs: int) -> dict:
                 leaves.append(part.path)
     leaves.sort()
     groups = max(1, min(len(leaves), jobs))
-    procs = [subprocess.Popen([rm, "-rf", "--one-file-system", "--", *leaves[k::groups]], stdin=subprocess.DEVNULL)
-             for k in range(groups) if leaves[k::groups]]
-    codes = [p.wait() for p in procs]
+    codes = []
+
+    def remove(paths):  # one rm at a time per group, 500 folders each (command lines stay short)
+        for k in range(0, len(paths), 500):
+            codes.append(subprocess.run([rm, "-rf", "--one-file-system", "--", *paths[k : k + 500]],
+                                        stdin=subprocess.DEVNULL).returncode)
+
+    threads = [threading.Thread(target=remove, args=(leaves[k::groups],)) for k in range(groups)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     if subprocess.run([rm, "-rf", "--one-file-system", "--", path]).returncode or any(codes):
         raise ScaleError(f"could not remove {path}")
     return {"seconds": time.perf_counter() - started, "method": f"rm -rf, {groups} in parallel",
