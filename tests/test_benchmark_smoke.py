@@ -131,11 +131,10 @@ def test_scale_benchmark_measures_every_run(tmp_path):
     assert all(r["seconds"] >= 0 for r in s["removal"].values())
     assert "Scale: 300 files" in proc.stdout and "to-index --update" in proc.stdout
 
-    # the second run reuses the cached tree, and left no outputs behind
+    # a second run reuses the cached tree
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(out.read_text())["scale"]["tree"]["reused"] is True
-    assert not list((cache / "full").glob("work-*/scale-*"))
 
 
 def test_scale_benchmark_stops_when_the_outputs_would_not_fit(tmp_path):
