@@ -371,6 +371,8 @@ def parse_summary(command: str, stderr: str) -> dict:
     out = {"summary": lines[-1]}
     if m:
         out |= {"converted": int(m[1]), "up_to_date": int(m[2] or 0), "failed": int(m[3])}
+    elif m := re.search(r"(\d+) ok, (\d+) failed", lines[-1]):  # check's summary
+        out |= {"ok": int(m[1]), "failed": int(m[2])}
     if own:
         out["own_s"] = float(own[1])
     return out
@@ -471,8 +473,10 @@ def bench_scale(cache_root: str, work: str, n: int, jobs: int, log, save=lambda:
             problems = []
             if res["returncode"] != 0:
                 problems.append(f"exit status {res['returncode']}")
-            if command != "check" and entry.get("converted") is None:
+            if entry.get("failed") is None:
                 problems.append("no summary line")
+            elif command == "check" and entry.get("ok") != n:
+                problems.append(f"expected {n} ok: {entry.get('summary')}")
             if name == "to-index --update":
                 if entry.get("up_to_date") != n or entry.get("converted") != 0:
                     problems.append(f"expected {n} up to date and 0 converted: {entry.get('summary')}")
@@ -539,5 +543,5 @@ def report_lines(s: dict, table) -> list[str]:
     rt = s["runs"].get("to-rgb", {}).get("round_trip")
     if rt:
         out.append(f"  checks: {n:,} outputs of to-index and of to-rgb counted; round trip to-rgb(to-index(x)) == x on "
-                   f"{rt['checked']} files {'ok' if rt['ok'] else 'FAILED'}; --update found all {n:,} up to date")
+                   f"{rt['checked']} files {'ok' if rt['ok'] else 'FAILED'}; check found {n:,} ok; --update found all {n:,} up to date")
     return out
