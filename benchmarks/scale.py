@@ -46,7 +46,8 @@ BLOCK = 4096  # what one small output costs on disk (one block), besides its ino
 DIR_BYTES = 32 * 1024  # a folder of 1,000 short names (its entries take a few blocks)
 KEEP_FREE_BYTES = 1 << 30  # what the benchmark leaves free on the filesystem
 KEEP_FREE_INODES = 10_000
-TREE_VERSION = 1  # bump when the layout or the sources change: cached trees are rebuilt
+INPUT_MTIME = 1_577_836_800  # 2020-01-01 00:00 UTC: the inputs' modification time
+TREE_VERSION = 2  # bump when the layout or the sources change: cached trees are rebuilt
 
 
 class ScaleError(Exception):
@@ -221,6 +222,9 @@ def build_tree(cache: str, n: int, jobs: int, log) -> dict:
                         os.write(fd, pngs[j])
                     finally:
                         os.close(fd)
+                    # older than any output, as a real dataset's files are (--update compares
+                    # times; the links share the inode, so this dates every file)
+                    os.utime(name, (INPUT_MTIME, INPUT_MTIME), dir_fd=dfd)
                 else:
                     os.link(f"{j % SOURCES:04d}.png", name, src_dir_fd=dfd, dst_dir_fd=dfd)
             i = end
@@ -231,7 +235,6 @@ def build_tree(cache: str, n: int, jobs: int, log) -> dict:
             log(f"[scale] building: {i:,} of {n:,} files ({now - started:.0f} s, "
                 f"about {(now - started) * (n - i) / i:.0f} s to go)")
             last_log = now
-    # the mtime of the inputs is older than any output's, as in a real dataset (--update compares them)
     os.rename(partial, masks)
     stamp = want | {"build_s": time.perf_counter() - started, "built": datetime.datetime.now().isoformat(timespec="seconds"),
                     "source_bytes": [len(p) for p in pngs]}

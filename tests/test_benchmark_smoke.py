@@ -112,6 +112,7 @@ def test_scale_benchmark_measures_every_run(tmp_path):
     assert masks.parent.parent == cache  # the tree is cached under --cache, keyed by N
     found = sorted(p.relative_to(masks).as_posix() for p in masks.rglob("*.png"))
     assert len(found) == 300 and found[0] == "part000/city00/0000.png" and found[-1] == "part000/city00/0299.png"
+    assert all((masks / f).stat().st_mtime < 1.6e9 for f in found[:10])  # dated long before any output
     assert s["disk"]["needed"]["inodes"] >= 600 and s["disk"]["free"]["bytes"] > 0
 
     assert list(s["runs"]) == ["to-index", "to-rgb", "check", "to-index --update"]
