@@ -110,7 +110,8 @@ def space_needed(n: int, tree_built: bool) -> dict:
     if tree_built:
         need |= {"tree_inodes": 0, "tree_bytes": 0}
     else:
-        need |= {"tree_inodes": folders + leaves * SOURCES, "tree_bytes": folders * DIR_BYTES + leaves * SOURCES * BLOCK}
+        need |= {"tree_inodes": folders + leaves * SOURCES,
+                 "tree_bytes": folders * DIR_BYTES + leaves * SOURCES * BLOCK}
     need["inodes"] = need["outputs_inodes"] + need["tree_inodes"]
     need["bytes"] = need["outputs_bytes"] + need["tree_bytes"]
     return need
@@ -236,7 +237,8 @@ def build_tree(cache: str, n: int, jobs: int, log) -> dict:
                 f"about {(now - started) * (n - i) / i:.0f} s to go)")
             last_log = now
     os.rename(partial, masks)
-    stamp = want | {"build_s": time.perf_counter() - started, "built": datetime.datetime.now().isoformat(timespec="seconds"),
+    stamp = want | {"build_s": time.perf_counter() - started,
+                    "built": datetime.datetime.now().isoformat(timespec="seconds"),
                     "source_bytes": [len(p) for p in pngs]}
     with open(stamp_path, "w") as f:
         json.dump(stamp, f)
@@ -273,7 +275,8 @@ def run_watched(cmd: list, first_folder: str | None, poll: float = 0.1) -> dict:
         stop = threading.Event()
         watcher = None
         if first_folder:
-            watcher = threading.Thread(target=_watch_first, args=(first_folder, started, found, stop, 0.002), daemon=True)
+            watcher = threading.Thread(target=_watch_first, args=(first_folder, started, found, stop, 0.002),
+                                       daemon=True)
             watcher.start()
         tree = procmon._Tree(proc.pid)
         series: dict[int, list] = {}  # pid -> [(t, rss_kb, cpu_s)]
@@ -339,7 +342,8 @@ def summarize_memory(res: dict) -> dict:
         pts = series[p.pid]
         first = [rss for t, rss, _ in pts if work_start <= t < a]
         last = [rss for t, rss, _ in pts if b <= t <= work_end]
-        worker_rows.append({"pid": p.pid, "peak_mb": _kb_mb(p.hwm_kb), "first_third_mb": _kb_mb(max(first, default=None)),
+        worker_rows.append({"pid": p.pid, "peak_mb": _kb_mb(p.hwm_kb),
+                            "first_third_mb": _kb_mb(max(first, default=None)),
                             "last_third_mb": _kb_mb(max(last, default=None)), "samples": len(pts),
                             "cpu_s": p.cpu_s, "rss_mb_series": _downsample(pts)})
     parent = next((p for p in procs.values() if p.role == "parent"), None)
@@ -414,7 +418,8 @@ def round_trip_ok(masks: str, rgb_out: str, n: int) -> dict:
     return {"checked": len(picks), "differ": bad, "ok": not bad}
 
 
-def bench_scale(cache_root: str, work: str, n: int, jobs: int, log, save=lambda: None, palette: str = "cityscapes") -> dict:
+def bench_scale(cache_root: str, work: str, n: int, jobs: int, log, save=lambda: None,
+                palette: str = "cityscapes") -> dict:
     if n < 1:
         raise ScaleError("--scale N needs N >= 1")
     cache = cache_root
@@ -428,7 +433,8 @@ def bench_scale(cache_root: str, work: str, n: int, jobs: int, log, save=lambda:
         f"{'cached' if tree_built else 'to build'} in {cache}; needs up to {_size(need['bytes'])} and "
         f"{need['inodes']:,} inodes ({space['free']['bytes'] / 1e9:.1f} GB and "
         f"{space['free']['inodes'] or 0:,} inodes free)")
-    out: dict = {"files": n, "jobs": jobs, "palette": palette, "layout": "partPPP/cityCC/NNNN.png, 1,000 files a folder",
+    out: dict = {"files": n, "jobs": jobs, "palette": palette,
+                 "layout": "partPPP/cityCC/NNNN.png, 1,000 files a folder",
                  "disk": space, "runs": {}, "removal": {}}
     t0 = time.perf_counter()
     tree = build_tree(cache, n, jobs, log)
@@ -462,14 +468,16 @@ def bench_scale(cache_root: str, work: str, n: int, jobs: int, log, save=lambda:
             load_before = os.getloadavg()[0]
             log(f"[scale] {name} -j {jobs} on {n:,} files")
             res = run_watched(cmd, os.path.join(dest, first_rel) if dest else None, poll)
-            entry = {"command": " ".join(os.path.basename(c) if c == PY else c for c in cmd), "returncode": res["returncode"],
+            entry = {"command": " ".join(os.path.basename(c) if c == PY else c for c in cmd),
+                     "returncode": res["returncode"],
                      "wall_s": res["wall_s"], "files_per_s": n / res["wall_s"],
                      "first_output_s": res.get("first_output_s"), **parse_summary(command, res["stderr"]),
                      "memory": summarize_memory(res), "sync_before_s": synced,
                      "loadavg_1min": [load_before, os.getloadavg()[0]], "stderr_tail": res["stderr"][-1500:]}
             out["runs"][name] = entry
             mem = entry["memory"]
-            log(f"[scale] {name}: exit {res['returncode']}, {res['wall_s']:.1f} s, {entry['files_per_s']:,.0f} files/s, "
+            log(f"[scale] {name}: exit {res['returncode']}, {res['wall_s']:.1f} s, "
+                f"{entry['files_per_s']:,.0f} files/s, "
                 f"first output {_s(entry['first_output_s'])} s, parent {mem['parent_peak_mb']:.0f} MB, workers "
                 + ", ".join(f"{_s(w['peak_mb'], '{:.0f}')}" for w in mem["workers"]) + " MB")
             save()
@@ -530,7 +538,8 @@ def report_lines(s: dict, table) -> list[str]:
     for name, r in s["runs"].items():
         m = r["memory"]
         ws = m["workers"]
-        rows.append([name, f"{n:,}", _s(r["wall_s"], "{:.1f}"), _s(m.get("cpu_s"), "{:.1f}"), _s(r["files_per_s"], "{:,.0f}"),
+        rows.append([name, f"{n:,}", _s(r["wall_s"], "{:.1f}"), _s(m.get("cpu_s"), "{:.1f}"),
+                     _s(r["files_per_s"], "{:,.0f}"),
                      _s(r["first_output_s"], "{:.3f}"), _s(m["parent_peak_mb"], "{:.0f}"),
                      ", ".join(_s(w["peak_mb"], "{:.0f}") for w in ws) or "-",
                      ", ".join(_s(w["first_third_mb"], "{:.0f}") for w in ws) or "-",
@@ -538,7 +547,8 @@ def report_lines(s: dict, table) -> list[str]:
                      r["returncode"], " - ".join(f"{x:.1f}" for x in r.get("loadavg_1min", [])) or "-"])
     out.append(table(["run", "files", "wall s", "cpu s", "files/s", "1st output s", "parent MB", "worker peak MB",
                       "workers 1st third MB", "workers last third MB", "exit", "load"], rows))
-    out.append("  " + "; ".join(f"removing {k} ({n:,} files): {v['seconds']:.1f} s, {n / max(v['seconds'], 1e-9):,.0f} files/s"
+    out.append("  " + "; ".join(f"removing {k} ({n:,} files): {v['seconds']:.1f} s, "
+                                f"{n / max(v['seconds'], 1e-9):,.0f} files/s"
                                 f" ({v['method']})" for k, v in s["removal"].items()))
     out.append("  MB = 10^6 bytes. parent = peak RSS (VmHWM) of the maskcli process; workers = each pool worker's peak "
                "RSS, and its largest sampled RSS in the first and last third of the time the workers worked; cpu s = "
@@ -546,5 +556,6 @@ def report_lines(s: dict, table) -> list[str]:
     rt = s["runs"].get("to-rgb", {}).get("round_trip")
     if rt:
         out.append(f"  checks: {n:,} outputs of to-index and of to-rgb counted; round trip to-rgb(to-index(x)) == x on "
-                   f"{rt['checked']} files {'ok' if rt['ok'] else 'FAILED'}; check found {n:,} ok; --update found all {n:,} up to date")
+                   f"{rt['checked']} files {'ok' if rt['ok'] else 'FAILED'}; check found {n:,} ok; "
+                   f"--update found all {n:,} up to date")
     return out

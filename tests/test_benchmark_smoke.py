@@ -125,7 +125,7 @@ def test_scale_benchmark_measures_every_run(tmp_path):
         assert r["converted"] == 300 and r["outputs"]["pngs"] == 300 and r["outputs"]["temporary_files"] == 0
         assert 0 < r["first_output_s"] <= r["wall_s"]
         workers = r["memory"]["workers"]
-        assert len(workers) == 2 and all(w["peak_mb"] > 10 for w in workers), workers
+        assert 1 <= len(workers) <= 2 and all(w["peak_mb"] > 10 for w in workers), workers  # workers start on demand
     assert s["runs"]["to-rgb"]["round_trip"]["ok"] and s["runs"]["check"]["ok"] == 300
     assert s["runs"]["to-index --update"]["up_to_date"] == 300 and s["runs"]["to-index --update"]["converted"] == 0
     assert set(s["removal"]) == {"to-rgb outputs", "to-index outputs"}
