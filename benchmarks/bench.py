@@ -978,6 +978,8 @@ def main(argv=None) -> int:
                     help="measure maskcli where it is installed (default: a copy taken at the start, so that "
                          "edits made during the run do not mix versions)")
     args = ap.parse_args(argv)
+    if args.scale is not None and args.scale < 1:
+        ap.error("--scale N needs N >= 1")
 
     started = time.perf_counter()
     jobs = args.jobs
