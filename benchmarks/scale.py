@@ -286,9 +286,9 @@ def run_watched(cmd: list, first_folder: str | None, poll: float = 0.1) -> dict:
             if pid:
                 break
             now = time.perf_counter() - started
-            if now >= next_scan:  # often at first (workers start early), then once a second
-                tree.scan()
-                next_scan = now + min(1.0, 0.1 + now / 20)
+            if now >= next_scan:  # at every sample for 2 s (a small run's workers live well under a
+                tree.scan()         # second), then less and less often, down to once a second
+                next_scan = now + (0 if now < 2 else min(1.0, 0.1 + now / 20))
             for info in tree.procs.values():
                 fields = procmon._stat_fields(info.pid)
                 kb = procmon._status_kb(info.pid)

@@ -120,12 +120,15 @@ def test_scale_benchmark_measures_every_run(tmp_path):
         assert r["returncode"] == 0, (name, r["stderr_tail"])
         assert r["wall_s"] > 0 and r["files_per_s"] > 0, name
         assert r["memory"]["parent_peak_mb"] > 10, name
+    seen = []
     for name in ("to-index", "to-rgb"):
         r = s["runs"][name]
         assert r["converted"] == 300 and r["outputs"]["pngs"] == 300 and r["outputs"]["temporary_files"] == 0
         assert 0 < r["first_output_s"] <= r["wall_s"]
-        workers = r["memory"]["workers"]
-        assert 1 <= len(workers) <= 2 and all(w["peak_mb"] > 10 for w in workers), workers  # workers start on demand
+        workers = r["memory"]["workers"]  # started on demand, and a run this small is short: 0-2 seen
+        assert len(workers) <= 2 and all(w["peak_mb"] > 10 for w in workers), workers
+        seen += workers
+    assert seen, "no pool worker was seen in either run"
     assert s["runs"]["to-rgb"]["round_trip"]["ok"] and s["runs"]["check"]["ok"] == 300
     assert s["runs"]["to-index --update"]["up_to_date"] == 300 and s["runs"]["to-index --update"]["converted"] == 0
     assert set(s["removal"]) == {"to-rgb outputs", "to-index outputs"}
