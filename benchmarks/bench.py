@@ -3,6 +3,7 @@
 
     python benchmarks/bench.py [--quick] [--out results.json] [--palette P] [FOLDER...]
     python benchmarks/bench.py --memory        # only the 100,000-queued-files memory test
+    python benchmarks/bench.py --scale N       # only maskcli on an N-file tree (see docs/scale.md)
 
 Builds its datasets deterministically under a cache folder (default: $TMPDIR/maskcli-bench),
 runs the real CLI (``python -m maskcli``) and the baselines as subprocesses on the same files
@@ -37,6 +38,7 @@ from PIL import Image  # noqa: E402
 import baselines  # noqa: E402
 import datasets  # noqa: E402
 import procmon  # noqa: E402
+import scale  # noqa: E402
 
 PY = sys.executable
 MB = 1e6  # figures are in MB = 10**6 bytes (VmHWM's kB are KiB and converted)
@@ -765,6 +767,19 @@ def evaluate_targets(results: dict, jobs: int) -> list:
     k = ok(results, "kernel").get("20 classes")
     if k and k.get("maskcli_s") is not None:
         add("rgb_to_index on a 2 MP array", k["maskcli_s"] * 1e3, 4.0, "<", "ms", "maskcli.rgb_to_index(rgb, palette)")
+    sc = ok(results, "scale")
+    if sc:
+        n = sc["files"]
+        note = "" if n >= 3_000_000 else f"issue 15's target is at 3,000,000 files; measured at {n:,}"
+        for name, r in sc["runs"].items():
+            add(f"scale: parent peak RSS, {name}, {n:,} files", r["memory"]["parent_peak_mb"], 150, "<", "MB",
+                r["command"], note)
+        r = sc["runs"]["to-index"]
+        add(f"scale: time to the first output, to-index, {n:,} files", r["first_output_s"], 1.0, "<", "s", r["command"],
+            "" if n >= 1_000_000 else f"issue 15's target is at 1,000,000 files; measured at {n:,}")
+        r = sc["runs"]["to-index --update"]
+        add(f"scale: to-index --update, {n:,} up-to-date files", r["files_per_s"], 50_000, ">=", "files/s", r["command"],
+            "" if n >= 1_000_000 else f"issue 15's target is at 1,000,000 files; measured at {n:,}")
     q = ok(results, "queue")
     if q:
         add(f"parent peak RSS, {q['queued_files']} queued files", q["parent_hwm_mb"], 150, "<", "MB", q["command"])
@@ -812,7 +827,8 @@ def table(headers, rows, aligns=None) -> str:
 
 def report(results: dict) -> str:
     meta = results["meta"]
-    out = [f"maskcli {meta['maskcli_version']} benchmark ({'quick' if meta['quick'] else 'full'} run), "
+    kind = "scale" if "scale" in results else "quick" if meta["quick"] else "full"
+    out = [f"maskcli {meta['maskcli_version']} benchmark ({kind} run), "
            f"{meta['cpus']} CPUs, Python {meta['python']}, NumPy {meta['numpy']}, OpenCV {meta['opencv']}, "
            f"Pillow {meta['pillow']}",
            f"timings: {meta['statistic']}; wall time of a whole subprocess (interpreter start-up included); "
@@ -925,6 +941,10 @@ def report(results: dict) -> str:
                              [[e["function"][:70], e["calls"], _f(e["tottime_s"], "{:.3f}"), _f(e["share"] * 100, "{:.1f}%")]
                               for e in p["top_by_tottime"][:8]]))
             out.append("")
+    sc = ok(results, "scale")
+    if sc:
+        out.extend(scale.report_lines(sc, table))
+        out.append("")
     t = results.get("targets")
     if t:
         out.append("Targets")
@@ -947,6 +967,9 @@ def main(argv=None) -> int:
                     help="where datasets are built and kept (default: %(default)s)")
     ap.add_argument("--rounds", type=int, help="timed runs of each command (default 3; --quick 1); the best is kept")
     ap.add_argument("--memory", action="store_true", help="only the many-queued-files memory test")
+    ap.add_argument("--scale", type=int, metavar="N",
+                    help="only the scale test: to-index, to-rgb, check and to-index --update on an N-file tree "
+                         "(hard links, built once under --cache; see docs/scale.md)")
     ap.add_argument("--queue-files", type=int, help="files for the queued-files test (default 100000; --quick 1000)")
     ap.add_argument("--no-queue", action="store_true", help="skip the queued-files memory test")
     ap.add_argument("--only", default="abcde", help="which generated datasets to run (default: abcde)")
@@ -955,6 +978,8 @@ def main(argv=None) -> int:
                     help="measure maskcli where it is installed (default: a copy taken at the start, so that "
                          "edits made during the run do not mix versions)")
     args = ap.parse_args(argv)
+    if args.scale is not None and args.scale < 1:
+        ap.error("--scale N needs N >= 1")
 
     started = time.perf_counter()
     jobs = args.jobs
@@ -980,7 +1005,14 @@ def main(argv=None) -> int:
     }}
     queue_count = args.queue_files or (1000 if args.quick else 100_000)
     try:
-        if args.memory:
+        if args.scale is not None:
+            results["meta"]["statistic"] = "one run each (scale)"
+            try:
+                results["scale"] = scale.bench_scale(args.cache, work, args.scale, jobs, log,
+                                                     save=lambda: save_partial(args, results))
+            except scale.ScaleError as exc:
+                raise BenchError(str(exc)) from None
+        elif args.memory:
             results["queue"] = bench_queue(cache, work, queue_count, jobs)
         else:
             run_all(args, results, cache, work, jobs, rounds, queue_count)

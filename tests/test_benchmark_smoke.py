@@ -94,3 +94,60 @@ def test_benchmark_refuses_a_wrong_conversion(tmp_path):
         assert "to_index_equals_naive_loop" in str(exc)
     else:
         raise AssertionError("verify() accepted an output that differs from the naive loop's")
+
+
+def test_scale_benchmark_measures_every_run(tmp_path):
+    """`bench.py --scale 300`: the tree is built and cached, every command runs as a subprocess,
+    and the figures a reader needs are there and plausible (not how fast they are)."""
+    out = tmp_path / "scale.json"
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, str(BENCH), "--scale", "300", "-j", "2", "--out", str(out), "--cache", str(cache)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    s = json.loads(out.read_text())["scale"]
+
+    assert s["files"] == 300 and s["jobs"] == 2
+    assert s["tree"]["reused"] is False and s["tree"]["build_s"] >= 0
+    masks = Path(s["tree"]["path"])
+    assert masks.parent.parent == cache  # the tree is cached under --cache, keyed by N
+    found = sorted(p.relative_to(masks).as_posix() for p in masks.rglob("*.png"))
+    assert len(found) == 300 and found[0] == "part000/city00/0000.png" and found[-1] == "part000/city00/0299.png"
+    assert all((masks / f).stat().st_mtime < 1.6e9 for f in found[:10])  # dated long before any output
+    assert s["disk"]["needed"]["inodes"] >= 600 and s["disk"]["free"]["bytes"] > 0
+
+    assert list(s["runs"]) == ["to-index", "to-rgb", "check", "to-index --update"]
+    for name, r in s["runs"].items():
+        assert r["returncode"] == 0, (name, r["stderr_tail"])
+        assert r["wall_s"] > 0 and r["files_per_s"] > 0, name
+        assert r["memory"]["parent_peak_mb"] > 10, name
+    seen = []
+    for name in ("to-index", "to-rgb"):
+        r = s["runs"][name]
+        assert r["converted"] == 300 and r["outputs"]["pngs"] == 300 and r["outputs"]["temporary_files"] == 0
+        assert 0 < r["first_output_s"] <= r["wall_s"]
+        workers = r["memory"]["workers"]  # started on demand, and a run this small is short: 0-2 seen
+        assert len(workers) <= 2 and all(w["peak_mb"] > 10 for w in workers), workers
+        seen += workers
+    assert seen, "no pool worker was seen in either run"
+    assert s["runs"]["to-rgb"]["round_trip"]["ok"] and s["runs"]["check"]["ok"] == 300
+    assert s["runs"]["to-index --update"]["up_to_date"] == 300 and s["runs"]["to-index --update"]["converted"] == 0
+    assert set(s["removal"]) == {"to-rgb outputs", "to-index outputs"}
+    assert all(r["seconds"] >= 0 for r in s["removal"].values())
+    assert "Scale: 300 files" in proc.stdout and "to-index --update" in proc.stdout
+
+    # a second run reuses the cached tree
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(out.read_text())["scale"]["tree"]["reused"] is True
+
+
+def test_scale_benchmark_stops_when_the_outputs_would_not_fit(tmp_path):
+    """The disk check refuses, with a clear message and before building anything, a size whose
+    outputs cannot fit (here: more files than the filesystem has inodes or blocks)."""
+    cache = tmp_path / "cache"
+    proc = subprocess.run([sys.executable, str(BENCH), "--scale", str(10**12), "--cache", str(cache)],
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    assert "does not fit" in proc.stderr and "inode" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not (cache / f"scale-{10**12}").exists()
