@@ -506,8 +506,9 @@ class _Pool:
         self.lifeline.close()
 
 
-def _result(future):
-    """Wait for a batch's results, looking for a signal every POLL seconds."""
+def _result(future, between=None):
+    """Wait for a batch's results, looking for a signal every POLL seconds (and calling
+    ``between()``, which may raise, at each look)."""
     while True:
         stop = _stop_asked()
         if stop is not None:
@@ -515,7 +516,8 @@ def _result(future):
         try:
             return future.result(timeout=POLL)
         except TimeoutError:  # concurrent.futures' and Dask's are this one
-            continue
+            if between is not None:
+                between()
 
 
 def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -> None:
@@ -882,14 +884,7 @@ class _WorkerWatch:
 
 def _dask_result(future, watch):
     """:func:`_result`, also watching that the cluster still has workers."""
-    while True:
-        stop = _stop_asked()
-        if stop is not None:
-            raise stop
-        try:
-            return future.result(timeout=POLL)
-        except TimeoutError:
-            watch.check()
+    return _result(future, watch.check)
 
 
 def _give_up_on_cluster(what, batch, inflight, cut, on_result, lost_result) -> None:

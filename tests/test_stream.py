@@ -48,6 +48,16 @@ def tree(folder: Path, folders: int, per_folder: int) -> list[str]:
     return names
 
 
+def peak(make) -> int:
+    """The peak of Python's allocations while ``make()`` runs, in bytes."""
+    tracemalloc.start()
+    try:
+        make()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def maskcli(*args, cwd, marks=None, **env):
     environment = {**os.environ, **{k: str(v) for k, v in env.items()}}
     if marks is not None:
@@ -78,14 +88,6 @@ def test_the_walk_holds_folders_not_files(tmp_path, monkeypatch):
     end, holds about one folder's worth beyond its look-ahead (memory measured, not time)."""
     tree(tmp_path / "masks", 60, 100)
     monkeypatch.setattr(plan_module, "LOOKAHEAD", 100)
-
-    def peak(make) -> int:
-        tracemalloc.start()
-        try:
-            make()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
 
     def streamed():
         plan = StreamedPlan([str(tmp_path / "masks")], str(tmp_path / "out"))
@@ -275,14 +277,6 @@ def test_the_check_walk_holds_folders_not_files(tmp_path, monkeypatch):
     class Quiet:
         def found(self, n): pass
         def set_total(self, n): pass
-
-    def peak(make) -> int:
-        tracemalloc.start()
-        try:
-            make()
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
 
     def streamed():
         walk = _Walk([str(tmp_path / "masks")], Selection(), [])
