@@ -365,7 +365,7 @@ class StreamedPlan:
         self.complete = False  # the walk is over: found is the total
         self.stopped: UsageError | None = None
         self._out_folders: dict[str, str] = {}  # output folders met, as they resolve -> their input folder
-        self._named_outputs: dict[str, str] = {}  # outputs of files named directly -> their input
+        self._named_outputs: set = set()  # outputs of files named directly: hash((real folder, name))
         self._skipped = 0
 
     # ---------------------------------------------------------------- the walk
@@ -401,22 +401,28 @@ class StreamedPlan:
                 if _key(item) in named:
                     continue
                 named.add(_key(item))
-                groups = [[(item, os.path.basename(item), os.path.islink(item), None)]]
+                groups = [(item, os.path.basename(item), os.path.islink(item), None)]
                 prefix = os.path.dirname(_relative(item, self.root))
             else:
-                groups = self._folders(_walk(item, self.selection, skip, problems, skipped))
+                groups = _walk(item, self.selection, skip, problems, skipped)
                 prefix = "" if _absolute(item) == self.root else _relative(item, self.root)
-            for group in groups:
+            folder = None
+            for found in groups:
                 listed_problems += len(problems)
                 yield from self._drain(problems, skipped)
+                here = os.path.dirname(found[0])
+                if folder is None or here != folder.input:
+                    folder = self._folder(found, prefix, self._named_outputs if is_named else set())
+                    if folder is None:
+                        return
                 try:
-                    jobs = self._jobs(group, prefix, self._named_outputs if is_named else {})
+                    events = self._job(folder, *found)
                 except UsageError as exc:  # a --rename that makes a hidden or empty name
                     self.stopped = exc
                     return
-                if jobs is None:
+                if events is None:
                     return
-                for event in jobs:
+                for event in events:
                     if event[0] == "job":
                         self.found += 1
                     yield event
@@ -435,111 +441,118 @@ class StreamedPlan:
             self._skipped += 1
             yield ("skipped", *skipped.pop(0))
 
-    @staticmethod
-    def _folders(walked):
-        """The walk's files grouped by folder."""
-        group, folder = [], None
-        for found in walked:
-            here = found[1].rpartition("/")[0]
-            if group and here != folder:
-                yield group
-                group = []
-            folder = here
-            group.append(found)
-        if group:
-            yield group
-
-    def _jobs(self, group, prefix: str, outputs: dict):
-        """The events of one folder's files ``(path, relative path, is a link, inode)``, or
-        None (and :attr:`stopped` set) when one of them would write over an input or another
-        output. ``outputs``: the outputs met so far that may collide with these (this
-        folder's; for files named directly, those of all files named directly)."""
-        first, rel = group[0][0], group[0][1]
+    def _folder(self, first, prefix: str, names: set):
+        """What the checks of one input folder's files share (see :class:`_Folder`), from its
+        first file; None (and :attr:`stopped` set) when its output folder, through a link, is
+        another input folder's."""
+        src, rel = first[0], first[1]
         rel_folder = os.path.dirname(os.path.join(prefix, rel) if prefix else rel)
         out_folder = os.path.join(self.output, rel_folder) if rel_folder else self.output
         real_folder = _real_path(out_folder)
-        in_real_folder = _real_path(os.path.dirname(os.path.abspath(first)))
+        in_real_folder = _real_path(os.path.dirname(os.path.abspath(src)))
         if self._out_folders.setdefault(real_folder, in_real_folder) != in_real_folder:
             self.stopped = UsageError(
                 f"1 output folder would be written by more than one input folder: {shown_path(out_folder)} "
                 f"is {real_folder} (through a link), where the outputs of another input folder went; "
                 "choose another -o")
             return None
-        linked_away = not _within(real_folder, self.out_real)  # a link in the output tree leads elsewhere
-        present = self._present(out_folder, group)
         reserved = [(what, path, folder, name) for what, path, (folder, name) in self.reserved
-                    if folder in (real_folder, in_real_folder)] if self.reserved else ()
+                    if folder in (real_folder, in_real_folder)]
+        return _Folder(os.path.dirname(src), out_folder, real_folder, in_real_folder,
+                       not _within(real_folder, self.out_real), os.path.isdir(out_folder), reserved, names)
+
+    def _name(self, base: str) -> tuple[str, bool]:
+        """The output's file name for an input's file name, and whether a --rename rule matched."""
+        if self.rename:
+            return output_name(base, self.rename, self.suffix)
+        dot = base.rfind(".")  # output_name's rule without a rename, for the common case
+        return (base[:dot] if dot > 0 else base) + self.suffix, True
+
+    def _job(self, f: "_Folder", src: str, rel: str, link: bool, inode):
+        """The events of one input file, or None (and :attr:`stopped` set) when its output
+        would write over an input, another output or the report."""
         events = []
-        for src, rel, link, inode in group:
-            if link and _within(_real_path(src), self.out_real):
-                events.append(("skipped", src, "a link into the output folder (outputs are never read as inputs)"))
-                continue
-            base = rel.rpartition("/")[2]
-            if self.rename:
-                name, matched = output_name(base, self.rename, self.suffix)
-                if not matched:
-                    events.append(("kept", src, None))
-            else:  # output_name's rule without a rename, for the common case: the stem + suffix
-                dot = base.rfind(".")
-                name = (base[:dot] if dot > 0 else base) + self.suffix
-            dst = os.path.join(out_folder, name)
-            key = os.path.normcase(name)
-            other = outputs.get((real_folder, key))
+        if link and _within(_real_path(src), self.out_real):
+            return [("skipped", src, "a link into the output folder (outputs are never read as inputs)")]
+        name, matched = self._name(rel.rpartition("/")[2])
+        if not matched:
+            events.append(("kept", src, None))
+        dst = os.path.join(f.output, name)
+        key = (f.real, os.path.normcase(name))
+        if hash(key) in f.names:  # the names' hashes are kept (8 bytes, not the name): look again
+            other = self._earlier_input(f, src, key[1])
             if other is not None:
                 self.stopped = UsageError(f"1 output(s) would be written by more than one input: {other} and {src} -> {dst}")
                 return None
-            outputs[(real_folder, key)] = src
-            problem = None
-            if linked_away:
-                real_dst = os.path.join(real_folder, key)
-                if any(_within(real_dst, r) for r in self.input_reals) and os.path.lexists(real_dst):
-                    problem = f"{dst}: the output would overwrite the input {real_dst} (the same file, through a link)"
-            hit = present.get(name)
-            if problem is None and hit is not None:
-                problem = self._replaces_input(src, dst, link, inode, *hit)
-            if problem is not None:
-                self.stopped = UsageError(problem + "; choose another -o")
+        f.names.add(hash(key))
+        problem = None
+        if f.linked_away:  # a link in the output tree leads elsewhere: maybe into an input folder
+            real_dst = os.path.join(f.real, key[1])
+            if any(_within(real_dst, r) for r in self.input_reals) and os.path.lexists(real_dst):
+                problem = f"{dst}: the output would overwrite the input {real_dst} (the same file, through a link)"
+        if problem is None and f.exists:
+            problem = self._replaces_input(src, dst, link)
+        if problem is not None:
+            self.stopped = UsageError(problem + "; choose another -o")
+            return None
+        for what, path, folder, reserved_name in f.reserved:
+            if key[1] == reserved_name and f.real == folder:
+                self.stopped = UsageError(f"{what} {path} is an output of this run{_through_link(path, dst)}; choose another name")
                 return None
-            for what, path, folder, reserved_name in reserved:
-                if key == reserved_name and real_folder == folder:
-                    self.stopped = UsageError(f"{what} {path} is an output of this run{_through_link(path, dst)}; choose another name")
-                    return None
-                real_src = _real_path(src) if link else os.path.join(in_real_folder, os.path.normcase(os.path.basename(src)))
-                if real_src == os.path.join(folder, reserved_name):
-                    self.stopped = UsageError(f"{what} {path} is an input of this run{_through_link(path, src)}; choose another name")
-                    return None
-            events.append(("job", src, dst))
+            real_src = _real_path(src) if link else os.path.join(f.input_real, os.path.normcase(os.path.basename(src)))
+            if real_src == os.path.join(folder, reserved_name):
+                self.stopped = UsageError(f"{what} {path} is an input of this run{_through_link(path, src)}; choose another name")
+                return None
+        events.append(("job", src, dst))
         return events
 
-    def _present(self, out_folder: str, group) -> dict:
-        """What an existing output folder holds that matters for ``group``'s outputs: names
-        that are symbolic links, and names whose inode is one of the group's inputs (a hard
-        link), as ``{name: (is a link, inode)}``. One listing of the folder, no stat per file."""
-        if group[0][3] is None:  # a file named directly: look at its output name alone
-            name = output_name(group[0][1], self.rename, self.suffix)[0]
-            try:
-                st = os.lstat(os.path.join(out_folder, name))
-            except (OSError, ValueError):
-                return {}
-            return {name: (stat.S_ISLNK(st.st_mode), None)}
-        inodes = {g[3] for g in group if not g[2]}
+    def _earlier_input(self, f: "_Folder", src: str, name: str) -> str | None:
+        """The input before ``src`` whose output is ``name`` too (looked up again: the folder's
+        output names are kept as hashes, not its inputs); None when there is none (two names
+        whose hashes are equal)."""
         try:
-            with os.scandir(out_folder) as it:
-                return {e.name: (e.is_symlink(), e.inode()) for e in it if e.is_symlink() or e.inode() in inodes}
-        except OSError:  # not there yet (a fresh run), or not a folder: writing will say
-            return {}
+            with os.scandir(f.input or os.curdir) as it:
+                for entry in sorted(it, key=lambda e: e.name):
+                    if entry.path != src and not entry.name.startswith(".") and \
+                            self.selection.wants(entry.name, entry.name) and os.path.normcase(self._name(entry.name)[0]) == name:
+                        return entry.path
+        except (OSError, UsageError):
+            return "an earlier input"
+        return None
 
-    def _replaces_input(self, src: str, dst: str, link: bool, inode, is_link: bool, dst_inode: int) -> str | None:
-        """Why writing ``dst`` (an existing name) would replace an input, or None. Outputs are
-        written by renaming a new file over the name, so what matters is what the name is."""
-        if is_link:
+    def _replaces_input(self, src: str, dst: str, link: bool) -> str | None:
+        """Why writing ``dst`` would replace an input, or None. Outputs are written by renaming
+        a new file over the name, so what matters is what the name is: a link into an input
+        folder, or a hard link to its own input."""
+        try:
+            st = os.lstat(dst)
+        except (OSError, ValueError):
+            return None
+        if stat.S_ISLNK(st.st_mode):
             target = _real_path(dst)
             if any(_within(target, r) for r in self.input_reals):
                 return f"{dst}: the output would overwrite the input {target} (the same file, through a link)"
             return None
-        if (inode is None or link or dst_inode == inode) and _identity(src) == _identity(dst):
+        if st.st_nlink > 1 and _identity(src) == (st.st_dev, st.st_ino):
             return f"{dst}: the output would overwrite the input {src} (the same file, through a link)"
         return None
+
+
+@dataclass
+class _Folder:
+    """One input folder's share of the checks: where its outputs go (``output``, resolved
+    ``real``), the input folder resolved (``input_real``), whether a link in the output tree
+    leads elsewhere (``linked_away``), whether the output folder exists already, the reserved
+    names (the report) that live in either folder, and the output names met so far (hashed)."""
+
+    input: str
+    output: str
+    real: str
+    input_real: str
+    linked_away: bool
+    exists: bool
+    reserved: list
+    names: set  # hash((real folder, output name)) of the outputs met
 
 
 def shown_path(path: str) -> str:
