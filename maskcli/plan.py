@@ -459,7 +459,7 @@ class StreamedPlan:
         reserved = [(what, path, folder, name) for what, path, (folder, name) in self.reserved
                     if folder in (real_folder, in_real_folder)]
         return _Folder(os.path.dirname(src), out_folder, real_folder, in_real_folder,
-                       not _within(real_folder, self.out_real), os.path.isdir(out_folder), reserved, names)
+                       not _within(real_folder, self.out_real), *_listing(out_folder), reserved, names)
 
     def _name(self, base: str) -> tuple[str, bool]:
         """The output's file name for an input's file name, and whether a --rename rule matched."""
@@ -490,7 +490,7 @@ class StreamedPlan:
             real_dst = os.path.join(f.real, key[1])
             if any(_within(real_dst, r) for r in self.input_reals) and os.path.lexists(real_dst):
                 problem = f"{dst}: the output would overwrite the input {real_dst} (the same file, through a link)"
-        if problem is None and f.exists:
+        if problem is None and (name in f.links or (inode is None or link or inode in f.inodes) and f.inodes):
             problem = self._replaces_input(src, dst, link)
         if problem is not None:
             self.stopped = UsageError(problem + "; choose another -o")
@@ -538,11 +538,27 @@ class StreamedPlan:
         return None
 
 
+def _listing(folder: str) -> tuple[set, set]:
+    """(names of symbolic links, inodes of everything else) in an existing folder, from one
+    listing (no stat per file); two empty sets when it does not exist yet."""
+    links, inodes = set(), set()
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.is_symlink():
+                    links.add(entry.name)
+                else:
+                    inodes.add(entry.inode())
+    except OSError:  # not there yet (a fresh run), or not a folder: writing will say
+        pass
+    return links, inodes
+
+
 @dataclass
 class _Folder:
     """One input folder's share of the checks: where its outputs go (``output``, resolved
     ``real``), the input folder resolved (``input_real``), whether a link in the output tree
-    leads elsewhere (``linked_away``), whether the output folder exists already, the reserved
+    leads elsewhere (``linked_away``), what the output folder holds already (from one listing), the reserved
     names (the report) that live in either folder, and the output names met so far (hashed)."""
 
     input: str
@@ -550,7 +566,8 @@ class _Folder:
     real: str
     input_real: str
     linked_away: bool
-    exists: bool
+    links: set  # names in the existing output folder that are symbolic links
+    inodes: set  # inodes of the other entries there (an output may be a hard link to its input)
     reserved: list
     names: set  # hash((real folder, output name)) of the outputs met
 

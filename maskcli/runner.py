@@ -218,9 +218,10 @@ def _input_bytes(item) -> int:
 
 def batches(items, workers: int):
     """Yield the items in batches for ``workers`` workers: the first batch of each worker holds
-    one item (the first outputs come at once), later ones up to :data:`BATCH_BYTES` of input
-    and at most :func:`batch_size` items. Large files therefore travel one at a time (the
-    progress bar moves file by file) while tiny ones share a round trip.
+    one item (the first outputs come at once), later ones about :data:`BATCH_BYTES` of input
+    (judged by the size of the batch's first file) and at most :func:`batch_size` items.
+    Large files therefore travel one at a time (the progress bar moves file by file) while
+    tiny ones share a round trip.
 
     ``items`` may be a list or a lazy iterator (a walk that is still going): for an iterator
     the number of items found so far stands in for the total in :func:`batch_size`, so batches
@@ -262,15 +263,16 @@ def batches(items, workers: int):
             yield batch
             continue
         most = batch_size(known if known is not None else seen, workers)
-        size = _input_bytes(item)
-        while len(batch) < most and size < BATCH_BYTES:
+        # The batch's first file stands for the others (one stat a batch, not one a file:
+        # files met together are of one folder, and of one kind): a large one travels alone.
+        most = min(most, max(1, BATCH_BYTES // max(1, _input_bytes(item))))
+        while len(batch) < most:
             nxt = take()
             if nxt is _END:
                 break
             if isinstance(nxt, Ready):
                 pending.append(nxt)
                 break
-            size += _input_bytes(nxt)
             batch.append(nxt)
         yield batch
 
