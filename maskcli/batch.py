@@ -134,7 +134,9 @@ def _convert_streamed(inputs, output, settings: tasks.Settings, run: RunOptions,
                 report.total, report.total_known = plan.found, True
                 progress.set_total(plan.found)
             if kind == "job":
-                progress.found(plan.found)
+                if not report.total_known:  # the JSON report's total, if the run stops before the walk ends
+                    report.total = plan.found
+                    progress.found(plan.found)
                 if lossy and path.lower().endswith(LOSSY_EXTENSIONS):
                     _warn_lossy(report, None, path)
                     lossy = False

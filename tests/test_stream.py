@@ -299,3 +299,37 @@ def test_a_streamed_dry_run_prints_the_plan_a_whole_one_prints(tmp_path):
     assert streamed.stdout.splitlines()[4] == f"masks/{names[4]} -> out/{names[4]}"
     assert streamed.stdout.splitlines()[0] == f"masks/{names[0]}: up to date (out/{names[0]})"
     assert not (tmp_path / "out" / names[4]).exists()
+
+
+def test_a_run_interrupted_while_it_walks_reports_the_files_found_so_far(tmp_path):
+    """SIGINT while the walk is still going (the hook holds the walk until the first output
+    exists, then the signal comes): the summary and the report say what was found, not 0."""
+    import signal
+    import time
+
+    tree(tmp_path / "masks", 4, 5)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "MASKCLI_TEST_STREAM": str(marks), "MASKCLI_TEST_LOOKAHEAD": "1",
+           "MASKCLI_TEST_WAIT_AFTER": "3", "MASKCLI_TEST_WAIT_FOR": str(tmp_path / "release"),
+           "PYTHONPATH": os.pathsep.join([str(HOOKS), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.Popen([sys.executable, "-m", "maskcli", "to-index", "masks", "-o", "out", "-p", "cityscapes",
+                             "-j", "1", "--report", "r.json"], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + DEADLINE
+    while not (tmp_path / "out" / "c000" / "0002.png").exists():  # the walk now waits for "release"
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended or hangs"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)  # the signal is noted while the walk waits; then the walk goes on, and stops
+    (tmp_path / "release").touch()
+    _, err = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 130, err
+    import re
+
+    summary = re.search(r"interrupted by SIGINT after (\d+) of the files found so far: (\d+) converted", err)
+    assert summary and summary.group(1) == summary.group(2), err  # (3, unless the signal came late)
+    done = int(summary.group(1))
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["interrupted"] == "SIGINT" and report["converted"] == done >= 3
+    assert done <= report["total"] < 20  # found so far: the walk was not over
