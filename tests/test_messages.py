@@ -6,7 +6,6 @@ import pickle
 
 import numpy as np
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from conftest import write_png

@@ -11,7 +11,6 @@ import io
 import time
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from conftest import write_png
