@@ -363,7 +363,7 @@ def check_tree(inputs, settings: CheckSettings, run_options, strict: bool = Fals
         modes = ", ".join(f"{mode}: {n}" for mode, n in sorted(totals.modes.items()))
         sizes = _first([f"{w}x{h}: {n}" for (w, h), n in totals.sizes.most_common()], run_options.verbose)
         say(f"modes: {modes or 'none'}; sizes: {sizes or 'none'}")
-        of = f"{total} files" if stream is None or stream.complete else "the files found so far"
+        of = f"{total} files" if stream is None or stream.complete else f"the {total} files found so far"
         stopped = f"interrupted by {interrupted} after {checked} of {of}; " if interrupted else ""
         say(f"check: {stopped}{checked - failed} ok, {failed} failed, {warnings} warning(s)")
     if run_options.report or pictures:

@@ -347,7 +347,7 @@ class StreamedPlan:
     one input folder, unless a link in the output tree joins two), and the first
     :data:`LOOKAHEAD` jobs are checked before any is handed out. A collision, or an output
     that would replace an input, sets :attr:`stopped` (a UsageError) and ends the jobs before
-    the offending one: nothing that existed before the run is overwritten.
+    the offending one: no input is overwritten (see docs/scale.md for what may be).
     """
 
     def __init__(self, inputs, output: str, selection: Selection = Selection(), rename=(), base=None, listed=(),
@@ -395,6 +395,7 @@ class StreamedPlan:
         skip = _Skip((self.output,))
         named: set[str] = set()
         listed_problems = 0
+        folder = None  # the folder state of the files met last (named files of one folder share it)
         for item in self.inputs:
             is_named = not os.path.isdir(item)
             if is_named:
@@ -406,7 +407,8 @@ class StreamedPlan:
             else:
                 groups = _walk(item, self.selection, skip, problems, skipped)
                 prefix = "" if _absolute(item) == self.root else _relative(item, self.root)
-            folder = None
+            if not is_named:
+                folder = None
             for found in groups:
                 listed_problems += len(problems)
                 yield from self._drain(problems, skipped)
@@ -456,10 +458,17 @@ class StreamedPlan:
                 f"is {real_folder} (through a link), where the outputs of another input folder went; "
                 "choose another -o")
             return None
+        linked_away = not _within(real_folder, self.out_real)
+        inside = next((r for r in self.input_reals if linked_away and _within(real_folder, r)), None)
+        if inside is not None:  # its outputs would land among the inputs, and be walked as inputs
+            self.stopped = UsageError(
+                f"{shown_path(out_folder)}: the output folder leads (through a link) to {real_folder}, inside the "
+                f"input {inside}; outputs there would overwrite inputs or be read as inputs; choose another -o")
+            return None
         reserved = [(what, path, folder, name) for what, path, (folder, name) in self.reserved
                     if folder in (real_folder, in_real_folder)]
         return _Folder(os.path.dirname(src), out_folder, real_folder, in_real_folder,
-                       not _within(real_folder, self.out_real), *_listing(out_folder), reserved, names)
+                       linked_away, *_listing(out_folder), reserved, names)
 
     def _name(self, base: str) -> tuple[str, bool]:
         """The output's file name for an input's file name, and whether a --rename rule matched."""
@@ -479,11 +488,10 @@ class StreamedPlan:
             events.append(("kept", src, None))
         dst = os.path.join(f.output, name)
         key = (f.real, os.path.normcase(name))
-        if hash(key) in f.names:  # the names' hashes are kept (8 bytes, not the name): look again
+        if hash(key) in f.names:  # the names' hashes are kept (8 bytes, not the name)
             other = self._earlier_input(f, src, key[1])
-            if other is not None:
-                self.stopped = UsageError(f"1 output(s) would be written by more than one input: {other} and {src} -> {dst}")
-                return None
+            self.stopped = UsageError(f"1 output(s) would be written by more than one input: {other} and {src} -> {dst}")
+            return None
         f.names.add(hash(key))
         problem = None
         if f.linked_away:  # a link in the output tree leads elsewhere: maybe into an input folder
@@ -506,19 +514,18 @@ class StreamedPlan:
         events.append(("job", src, dst))
         return events
 
-    def _earlier_input(self, f: "_Folder", src: str, name: str) -> str | None:
-        """The input before ``src`` whose output is ``name`` too (looked up again: the folder's
-        output names are kept as hashes, not its inputs); None when there is none (two names
-        whose hashes are equal)."""
+    def _earlier_input(self, f: "_Folder", src: str, name: str) -> str:
+        """The other input whose output is ``name`` too, for the message (the folder's output
+        names are kept as hashes, not its inputs: it is looked up again in the folder)."""
         try:
             with os.scandir(f.input or os.curdir) as it:
                 for entry in sorted(it, key=lambda e: e.name):
                     if entry.path != src and not entry.name.startswith(".") and \
-                            self.selection.wants(entry.name, entry.name) and os.path.normcase(self._name(entry.name)[0]) == name:
+                            os.path.normcase(self._name(entry.name)[0]) == name:
                         return entry.path
         except (OSError, UsageError):
-            return "an earlier input"
-        return None
+            pass
+        return "an earlier input"
 
     def _replaces_input(self, src: str, dst: str, link: bool) -> str | None:
         """Why writing ``dst`` would replace an input, or None. Outputs are written by renaming

@@ -148,7 +148,7 @@ class Report:
             counts += f"; {self.ignored + self.transparent} px ignored"
         if interrupted:
             done = self.converted + self.failed + self.skipped
-            of = f"{self.total} files" if self.total_known else "the files found so far"
+            of = f"{self.total} files" if self.total_known else f"the {self.total} files found so far"
             return f"{self.command}: interrupted by {interrupted} after {done} of {of}: {counts} ({seconds:.1f} s)"
         return f"{self.command}: {counts} ({seconds:.1f} s)"
 

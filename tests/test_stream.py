@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from conftest import read_png, write_png
 from maskcli import plan as plan_module
@@ -193,7 +194,8 @@ def test_an_output_folder_linked_into_the_inputs_never_overwrites_them(tmp_path)
     os.symlink(tmp_path / "masks" / "c000", tmp_path / "out" / "c001")  # c001's outputs would land on c000's masks
     result = maskcli("to-index", "masks", "-o", "out", "-p", "cityscapes", cwd=tmp_path, marks=tmp_path,
                      MASKCLI_TEST_LOOKAHEAD=1)
-    assert result.returncode == 2 and "the output would overwrite the input" in result.stderr, result.stderr
+    assert result.returncode == 2 and "the output folder leads (through a link) to" in result.stderr, result.stderr
+    assert "outputs there would overwrite inputs" in result.stderr
     assert {n: (tmp_path / "masks" / n).read_bytes() for n in names} == before
 
 
@@ -327,9 +329,52 @@ def test_a_run_interrupted_while_it_walks_reports_the_files_found_so_far(tmp_pat
     assert proc.returncode == 130, err
     import re
 
-    summary = re.search(r"interrupted by SIGINT after (\d+) of the files found so far: (\d+) converted", err)
-    assert summary and summary.group(1) == summary.group(2), err  # (3, unless the signal came late)
-    done = int(summary.group(1))
+    summary = re.search(r"interrupted by SIGINT after (\d+) of the (\d+) files found so far: (\d+) converted", err)
+    assert summary and summary.group(1) == summary.group(3), err  # (3, unless the signal came late)
+    done, found = int(summary.group(1)), int(summary.group(2))
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["interrupted"] == "SIGINT" and report["converted"] == done >= 3
-    assert done <= report["total"] < 20  # found so far: the walk was not over
+    assert done <= report["total"] == found < 20  # found so far: the walk was not over
+
+
+# ----------------------------------------------------------------- review findings
+
+
+def test_two_inputs_of_one_output_stop_the_run_whatever_the_selection(tmp_path):
+    (tmp_path / "masks" / "sub").mkdir(parents=True)
+    write_png(tmp_path / "masks" / "sub" / "x.png", np.full((4, 5, 3), ROAD, np.uint8))
+    Image.fromarray(np.full((4, 5, 3), SKY, np.uint8)).save(tmp_path / "masks" / "sub" / "x.tif")
+    walked = maskcli("to-index", "masks", "-o", "out", "-p", "cityscapes", "--include", "sub/x.*", cwd=tmp_path)
+    assert walked.returncode == 2, walked.stderr
+    assert "would be written by more than one input: masks/sub/x.png and masks/sub/x.tif -> out/sub/x.png" in walked.stderr
+    named = maskcli("to-index", "masks/sub/x.tif", "masks/sub/x.png", "-o", "out2", "-p", "cityscapes", "--include",
+                    "*.png", cwd=tmp_path)
+    assert named.returncode == 2 and "masks/sub/x.tif and masks/sub/x.png -> out2/masks/sub/x.png" in named.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
+
+
+def test_an_output_folder_linked_into_the_inputs_stops_before_writing_there(tmp_path):
+    names = tree(tmp_path / "masks", 3, 2)
+    before = {n: (tmp_path / "masks" / n).read_bytes() for n in names}
+    (tmp_path / "out").mkdir()
+    os.symlink(tmp_path / "masks" / "c002", tmp_path / "out" / "c000")  # c000's outputs would land in c002
+    result = maskcli("to-index", "masks", "-o", "out", "-p", "cityscapes", cwd=tmp_path, marks=tmp_path,
+                     MASKCLI_TEST_LOOKAHEAD=1)
+    assert result.returncode == 2, result.stderr
+    assert "the output folder leads (through a link) to" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "masks" / "c002").iterdir()) == ["0000.png", "0001.png"]
+    assert {n: (tmp_path / "masks" / n).read_bytes() for n in names} == before
+
+
+def test_a_list_of_files_of_one_folder_lists_the_output_folder_once(tmp_path, monkeypatch):
+    """--files-from of one folder's files into an existing output folder: the output folder is
+    listed once, not once a file (that made 20,000 files take minutes)."""
+    tree(tmp_path / "masks", 1, 50)
+    (tmp_path / "out" / "c000").mkdir(parents=True)
+    listed = [str(tmp_path / "masks" / "c000" / f"{n:04d}.png") for n in range(50)]
+    calls = []
+    real = plan_module._listing
+    monkeypatch.setattr(plan_module, "_listing", lambda folder: calls.append(folder) or real(folder))
+    plan = StreamedPlan([], str(tmp_path / "out"), base=str(tmp_path / "masks"), listed=listed)
+    assert sum(1 for e in plan.events() if e[0] == "job") == 50
+    assert len(calls) == 1
