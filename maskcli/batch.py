@@ -86,7 +86,7 @@ def _convert_listed(inputs, output, settings: tasks.Settings, run: RunOptions, w
         interrupted = stop
     else:
         if stream:
-            return _convert_streamed(inputs, output, settings, run, worker, run.listed)
+            return _convert_streamed(inputs, output, settings, run, worker)
 
     if run.dry_run and interrupted:
         raise interrupted  # nothing to summarize: the command line says it was interrupted
@@ -114,13 +114,18 @@ def _convert_listed(inputs, output, settings: tasks.Settings, run: RunOptions, w
     return run_and_finish(worker, todo, settings, run, report, progress, interrupted)
 
 
-def _convert_streamed(inputs, output, settings: tasks.Settings, run: RunOptions, worker, listed) -> int:
+def _streamed_plan(inputs, output, run: RunOptions) -> StreamedPlan:
+    """The StreamedPlan of a run (its --files-from list read already, in ``run.listed``)."""
+    reserved = [("--report", run.report)] if run.report not in (None, "-") else []
+    return StreamedPlan(inputs, output, run.selection, run.rename, base=run.base, listed=run.listed,
+                        suffix=run.suffix, reserved=reserved)
+
+
+def _convert_streamed(inputs, output, settings: tasks.Settings, run: RunOptions, worker) -> int:
     """The run of :func:`convert_tree` whose jobs are found while it converts (a
     StreamedPlan): the first file is converted at once, and memory does not grow with the
     number of files. Up-to-date checks (--update) run where the files are converted."""
-    reserved = [("--report", run.report)] if run.report not in (None, "-") else []
-    plan = StreamedPlan(inputs, output, run.selection, run.rename, base=run.base, listed=listed,
-                        suffix=run.suffix, reserved=reserved)
+    plan = _streamed_plan(inputs, output, run)
     progress = runner.Progress(None, settings.command, enabled=not run.quiet)
     report = Report(settings.command, 0, progress.write, run.quiet, run.verbose, report_to=run.report)
     report.total_known = False
@@ -161,8 +166,7 @@ def _convert_streamed(inputs, output, settings: tasks.Settings, run: RunOptions,
 def _dry_run_streamed(inputs, output, settings: tasks.Settings, run: RunOptions) -> int:
     """--dry-run of a run that streams: the plan's lines as the walk finds them (so a plan of
     millions of lines starts at once and takes no memory), problems on stderr as they come."""
-    plan = StreamedPlan(inputs, output, run.selection, run.rename, base=run.base, listed=run.listed,
-                        suffix=run.suffix, reserved=[("--report", run.report)] if run.report not in (None, "-") else [])
+    plan = _streamed_plan(inputs, output, run)
     digest = settings.digest() if run.update else None
     for kind, path, other in plan.events():
         if kind == "job":

@@ -237,8 +237,13 @@ def decode_mask(data: bytes, channel_order: str = "rgb") -> Mask:
                 mask = _read_png_cv2(png.data, _PNG_COLOR_TYPES[png.color_type], png.depth)
             return _in_order(mask, channel_order)
         data = png.data
+    return _in_order(_with_pillow(_read_pillow, data), channel_order)
+
+
+def _with_pillow(decode, data: bytes) -> Mask:
+    """``decode(data)`` (one of the Pillow readers), its failures as one ReadError line."""
     try:
-        mask = _read_pillow(data)
+        return decode(data)
     except MaskError:
         raise
     except MemoryError:
@@ -247,7 +252,6 @@ def decode_mask(data: bytes, channel_order: str = "rgb") -> Mask:
         if data[:8] == PNG_SIGNATURE:
             raise ReadError(BAD_PNG) from None
         raise ReadError(f"cannot decode image: {exc}") from None
-    return _in_order(mask, channel_order)
 
 
 def _in_order(mask: Mask, channel_order: str) -> Mask:
@@ -893,16 +897,7 @@ def decode_raw(data: bytes) -> Mask:
         if png.color_type != 3:
             return _raw_cv2(png.data, f"{_PNG_COLOR_TYPES[png.color_type]} {png.depth}-bit")
         data = png.data
-    try:
-        return _raw_pillow(data)
-    except MaskError:
-        raise
-    except MemoryError:
-        raise ReadError("not enough memory to decode it") from None
-    except Exception as exc:  # Pillow raises many types for corrupt data
-        if data[:8] == PNG_SIGNATURE:
-            raise ReadError(BAD_PNG) from None
-        raise ReadError(f"cannot decode image: {exc}") from None
+    return _with_pillow(_raw_pillow, data)
 
 
 def _raw_cv2(data: bytes, mode: str) -> Mask:
