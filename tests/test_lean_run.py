@@ -133,3 +133,31 @@ def test_a_profiled_run_still_prints_its_profile(tmp_path):
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "function calls" in out.stdout and "Ordered by: internal time" in out.stdout
+
+
+_ORDER_PROBE = """
+import atexit, json, runpy, sys
+order = []
+sys.addaudithook(lambda e, a: order.append(a[0]) if e == "import" and a[0] in ("numpy", "maskcli.cli") else None)
+sys.argv = ["maskcli", *sys.argv[1:]]
+atexit.register(lambda: print(json.dumps(order)))
+runpy.run_module("maskcli", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_run_imports_numpy_first_thing_and_help_not_at_all(tmp_path):
+    # Imported some 40 frames deep (where a command first needs it), NumPy's import thrashes
+    # CPython 3.11's frame stack (1,600 mmap/munmap pairs, 20-35 ms); the entry point imports it
+    # near the bottom of the stack, before the CLI. Help and completion do not need it at all.
+    _color_mask(tmp_path / "a.png")
+
+    def order(*args, **env):
+        out = subprocess.run([sys.executable, "-c", _ORDER_PROBE, *args], capture_output=True, text=True,
+                             timeout=120, cwd=tmp_path, env={**os.environ, **env})
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    assert order("to-index", "a.png", "-o", "out.png", "-p", "cityscapes") == ["numpy", "maskcli.cli"]
+    assert order("--help") == ["maskcli.cli"]
+    assert order("to-index", "--help") == ["maskcli.cli"]
+    assert "numpy" not in order(_MASKCLI_COMPLETE="bash_complete", COMP_WORDS="maskcli to-", COMP_CWORD="1")
