@@ -134,8 +134,8 @@ def monitor_summary(res: procmon.RunResult) -> dict:
     procs = list(res.procs.values())
     return {
         "wall_s": res.wall_s,
-        # CPU time and page faults of every process of the run (pool workers are children of
-        # the forkserver, which the parent never waits for, so rusage leaves them out)
+        # CPU time and page faults of every process of the run (pool workers forked by the
+        # fork server are not the parent's children, so rusage would leave them out)
         "cpu_s_by_role": {role: sum(p.cpu_s for p in procs if p.role == role) for role in sorted({p.role for p in procs})},
         "tree_cpu_s": sum(p.cpu_s for p in procs),
         "tree_minflt": sum(p.minflt for p in procs),

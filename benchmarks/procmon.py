@@ -121,7 +121,9 @@ class _Tree:
             if info.ppid in forkservers:
                 info.role = "worker"
             elif info.role == "other" and info.ppid == self.root:
-                info.role = "child"
+                # maskcli forks its pool workers itself where it may (they keep its command line)
+                root_cmd = (_read(f"/proc/{self.root}/cmdline") or "").replace("\0", " ").strip()
+                info.role = "worker" if root_cmd and info.cmdline == root_cmd else "child"
 
     def sample(self) -> None:
         for info in self.procs.values():

@@ -286,8 +286,10 @@ _task = None
 _stopping = False  # this worker got SIGTERM: finish the current item, take no more
 
 
-def _worker_init(fn, args, lifeline=None) -> None:
+def _worker_init(fn, args, lifeline=None, keep=None) -> None:
     global _task
+    if keep is not None:  # forked: the parent's end of the lifeline came along; only it may hold it
+        keep.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C means
     signal.signal(signal.SIGTERM, _worker_stop)
     if hasattr(signal, "pthread_sigmask"):  # blocked while the process started (see _pool_context)
@@ -334,15 +336,68 @@ def _run_batch(batch):
     return results
 
 
+_PRELOAD = ("maskcli.tasks", "maskcli.convert", "maskcli.masks", "cv2", "pyspng", "PIL.PngImagePlugin")
+
+
+def _fork_wanted() -> bool:
+    """Whether this process may fork its workers itself: the command line owns it (it called
+    :func:`catch_signals`; a library caller's process is not ours to fork), it runs on Linux,
+    and ``MASKCLI_POOL_START`` does not ask for the fork server."""
+    return _caught and sys.platform == "linux" and os.environ.get("MASKCLI_POOL_START", "fork") != "forkserver"
+
+
+def _single_threaded() -> bool:
+    """This process runs one thread, native ones included (OpenCV's and OpenBLAS's pools,
+    an S3 client's event loop): only then is forking it safe (a lock another thread held
+    would stay locked in the child)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def _prepare_fork() -> None:
+    """Import what workers need, and set the codecs up, in this process: forked workers
+    inherit all of it and start converting at once."""
+    import importlib
+
+    for name in _PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # pyspng is optional
+            pass
+    global _prepared
+    if not _prepared:
+        from maskcli.masks import warm_up
+
+        warm_up()
+        _prepared = True
+
+
+_prepared = False
+
+
 def _pool_context():
-    # forkserver: workers are not forked from a parent that runs threads (tqdm, the pool's
-    # manager thread), and start faster than with spawn. Elsewhere the platform's default.
+    """``(context, forked)``: how workers are started. On Linux the command line forks them
+    from itself when it runs a single thread, after importing OpenCV and the decoders (see
+    :func:`_prepare_fork`): a worker then costs a fork, not an interpreter and its imports.
+    Otherwise multiprocessing's fork server (workers are not forked from a parent that runs
+    threads, and start faster than with spawn); elsewhere the platform's default."""
     import multiprocessing
 
     methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and _fork_wanted():
+        _prepare_fork()
+        if _single_threaded():
+            return multiprocessing.get_context("fork"), True
+    from multiprocessing import spawn
+
+    exe = spawn.get_executable()  # what the fork server (or spawn) runs
+    if exe and not os.access(exe, os.X_OK):
+        raise _PoolUnavailable(f"{os.fsdecode(exe)} cannot be run by this user")
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["maskcli.tasks", "maskcli.convert", "maskcli.masks", "cv2", "pyspng", "PIL.PngImagePlugin"])
+        ctx.set_forkserver_preload(list(_PRELOAD))
         from multiprocessing import forkserver, resource_tracker
 
         # Start the helpers with SIGINT and SIGTERM blocked: they and the workers the fork server
@@ -353,30 +408,29 @@ def _pool_context():
         resource_tracker.ensure_running()
         with _signals_blocked():
             forkserver.ensure_running()
-        return ctx
-    return multiprocessing.get_context()
+        return ctx, False
+    return multiprocessing.get_context(), False
 
 
 # --------------------------------------------------------------------------- running
 
 
 def prestart(jobs: int) -> None:
-    """Start multiprocessing's fork server (and resource tracker) now, for a run with ``jobs``
-    workers that will begin after some other work (listing the inputs): the fork server
-    imports OpenCV and the decoders while that work goes on, so the first workers start at
-    once. The caller must call :func:`stop_helpers` when the run is over (whether a pool was
-    used or not). Does nothing for ``jobs <= 1``, or where workers cannot be started (``run``
-    says so later, when it needs them)."""
+    """Get ready for a run with ``jobs`` workers that will begin after some other work
+    (listing the inputs). Where workers are forked from this process, import what they need
+    now; otherwise start multiprocessing's fork server (and resource tracker), which imports
+    OpenCV and the decoders while that work goes on, so the first workers start at once. The
+    caller must call :func:`stop_helpers` when the run is over (whether a pool was used or
+    not). Does nothing for ``jobs <= 1``, or where workers cannot be started (``run`` says so
+    later, when it needs them)."""
     if jobs <= 1:
         return
-    from multiprocessing import spawn
-
-    exe = spawn.get_executable()
-    if exe and not os.access(exe, os.X_OK):
+    if _fork_wanted() and _single_threaded():
+        _prepare_fork()
         return
     try:
         _pool_context()
-    except OSError:
+    except (OSError, _PoolUnavailable):
         pass
 
 
@@ -461,18 +515,13 @@ class _Pool:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from multiprocessing import spawn
-
-        exe = spawn.get_executable()  # what the fork server (or spawn) runs
-        if exe and not os.access(exe, os.X_OK):
-            raise _PoolUnavailable(f"{os.fsdecode(exe)} cannot be run by this user")
         try:
-            ctx = _pool_context()
+            ctx, forked = _pool_context()
         except OSError as exc:  # the interpreter cannot be started again (permissions, limits)
             raise _PoolUnavailable(exc.strerror or str(exc)) from None
         self.lifeline, self._keep = multiprocessing.Pipe(duplex=False)
         self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                            initargs=(fn, args, self.lifeline))
+                                            initargs=(fn, args, self.lifeline, self._keep if forked else None))
         self.processes: dict = {}
 
     def submit(self, batch):

@@ -70,10 +70,11 @@ def command_args(command: str, tmp_path: Path, jobs: int) -> list[str]:
     return [command, inputs, "-o", str(tmp_path / "out"), *target, "-j", str(jobs), *report]
 
 
-def start(args, tmp_path: Path, slow_files: float = 0.05, slow_list: Path | None = None, **popen):
+def start(args, tmp_path: Path, slow_files: float = 0.05, slow_list: Path | None = None,
+          extra_env: dict | None = None, **popen):
     marks = tmp_path / "marks"
     marks.mkdir(exist_ok=True)
-    env = dict(os.environ)
+    env = dict(os.environ, **(extra_env or {}))
     env["PYTHONPATH"] = os.pathsep.join([str(HOOKS), *filter(None, [env.get("PYTHONPATH")])])
     env["MASKCLI_TEST_MARKS"] = str(marks)
     env["MASKCLI_TEST_SLOW_FILES"] = str(slow_files)
@@ -308,21 +309,41 @@ def test_with_j1_a_second_ctrl_c_gives_up_a_file_that_never_ends(tmp_path):
     assert json.loads((tmp_path / "report.json").read_text())["converted"] == 0
 
 
-def test_sigterm_to_one_worker_alone_loses_nothing(tmp_path):
+def parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+def pool_workers(pgid: int) -> list[int]:
+    """The worker processes of maskcli's run ``pgid``: the processes of its group with no child
+    of their own, but multiprocessing's resource tracker (forked by maskcli itself, or by the
+    fork server: its other child)."""
+    members = {pid: parent_of(pid) for pid, _ in group(pgid) if pid != pgid}
+    leaves = [pid for pid in members if pid not in members.values()]
+    workers = []
+    for pid in leaves:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"resource_tracker" in f.read():
+                    continue
+        except OSError:
+            continue
+        workers.append(pid)
+    return workers
+
+
+@pytest.mark.parametrize("pool_start", ["fork", "forkserver"])
+def test_sigterm_to_one_worker_alone_loses_nothing(tmp_path, pool_start):
     """Someone terminates one worker process (not maskcli): the files it finished count, the
     rest of its work is done by new workers, and the run ends normally."""
     make_inputs(tmp_path / "in", "to-index")
-    proc = start(command_args("to-index", tmp_path, 2), tmp_path)
+    proc = start(command_args("to-index", tmp_path, 2), tmp_path, extra_env={"MASKCLI_POOL_START": pool_start})
     wait_for(proc, "files read", lambda: reads(tmp_path) >= 3)
-    parents = {}
-    for pid, _ in group(proc.pid):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                parents[pid] = int(f.read().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            pass
-    workers = [pid for pid, parent in parents.items() if parent not in (proc.pid, 1) and pid != proc.pid]
-    assert workers, parents  # forked by the fork server: grandchildren of maskcli
+    workers = pool_workers(proc.pid)
+    assert workers, group(proc.pid)
     os.kill(workers[0], signal.SIGTERM)
     _, stderr = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 0, stderr
@@ -357,11 +378,13 @@ def test_a_signal_stops_a_command_that_is_not_a_batch_run_at_once(tmp_path):
 
 
 def test_with_j2_the_fork_server_starts_while_inputs_are_listed_and_is_reaped(tmp_path):
-    """-j 2 starts multiprocessing's helpers before listing (the fork server imports OpenCV and
-    the decoders meanwhile); they are stopped and waited for when the run ends."""
+    """Where workers come from multiprocessing's fork server (MASKCLI_POOL_START=forkserver, or
+    a maskcli process that runs other threads), -j 2 starts it before listing (it imports
+    OpenCV and the decoders meanwhile); it is stopped and waited for when the run ends."""
     for i in range(20):  # 20 folders: listing them (slowed, half a second each) lasts
         write_png(tmp_path / "in" / f"{i:02d}" / "a.png", COLORS[np.zeros((8, 8), np.intp)])
-    proc = start(command_args("to-index", tmp_path, 2), tmp_path, slow_files=0, slow_list=tmp_path / "in")
+    proc = start(command_args("to-index", tmp_path, 2), tmp_path, slow_files=0, slow_list=tmp_path / "in",
+                 extra_env={"MASKCLI_POOL_START": "forkserver"})
     wait_for(proc, "listing", lambda: (tmp_path / "marks" / "listing").exists())
     helpers = [pid for pid, _ in group(proc.pid) if pid != proc.pid]
     listing_still = not (tmp_path / "marks" / "pool").exists()
@@ -369,6 +392,29 @@ def test_with_j2_the_fork_server_starts_while_inputs_are_listed_and_is_reaped(tm
     assert proc.returncode == 0, stderr
     assert listing_still, "the listing was over before it was looked at (a very busy machine?)"
     assert helpers, "no fork server was started while the inputs were listed"
+    assert_group_ends(proc.pid)
+
+
+@pytest.mark.parametrize("thread", [False, True])
+def test_with_j2_workers_are_forked_by_maskcli_unless_it_runs_a_thread(tmp_path, thread):
+    """A single-threaded maskcli forks its workers itself (they are its children, and no fork
+    server or resource tracker runs); one that runs another thread, where forking is unsafe,
+    has them forked by multiprocessing's fork server (grandchildren)."""
+    make_inputs(tmp_path / "in", "to-index")
+    proc = start(command_args("to-index", tmp_path, 2), tmp_path,
+                 extra_env={"MASKCLI_TEST_THREAD": "1"} if thread else {})
+    wait_for(proc, "files read", lambda: reads(tmp_path) >= 3)
+    members = {pid: parent_of(pid) for pid, _ in group(proc.pid) if pid != proc.pid}
+    workers = pool_workers(proc.pid)
+    _, stderr = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0, stderr
+    assert len(workers) == 2, members
+    if thread:
+        assert all(members[w] != proc.pid for w in workers), members
+        assert len(members) == 4, members  # the fork server, the resource tracker, 2 workers
+    else:
+        assert all(members[w] == proc.pid for w in workers), members
+        assert sorted(members) == sorted(workers), members  # no fork server, no resource tracker
     assert_group_ends(proc.pid)
 
 

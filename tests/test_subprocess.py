@@ -99,6 +99,14 @@ def test_interrupting_a_parallel_run_stops_promptly_and_leaves_no_partial_files(
     assert sorted(os.listdir(out)) == sorted(expected)
 
 
+def _cmdline(pid) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def _descendants(pid):
     """(process id, parent id) of every descendant of pid, from /proc."""
     kids = {}
@@ -129,8 +137,11 @@ def test_a_worker_killed_mid_run_does_not_hang_or_lose_files(tmp_path):
     while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.01)
-    # Pool workers are forked by the forkserver: grandchildren of maskcli's process.
-    workers = [p for p, parent in _descendants(proc.pid) if parent != proc.pid]
+    # Pool workers: the descendants with no child of their own (maskcli forks them itself, or the
+    # fork server does), but the resource tracker.
+    family = _descendants(proc.pid)
+    workers = [p for p, _ in family if p not in {parent for _, parent in family}
+               and b"resource_tracker" not in _cmdline(p)]
     assert workers, "no worker processes found"
     os.kill(max(workers), signal.SIGKILL)  # like the OOM killer
     _, stderr = proc.communicate(timeout=60)

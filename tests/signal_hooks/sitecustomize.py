@@ -7,7 +7,9 @@ Nothing here runs unless MASKCLI_TEST_MARKS names a folder; maskcli itself knows
 - with MASKCLI_TEST_SLOW_FILES=SECONDS: every mask (or annotation, for rasterize) read writes
   ``<name>.read`` there and then sleeps that long, so that "in the middle of a run" lasts;
 - with MASKCLI_TEST_SLOW_LIST=FOLDER: listing a folder under FOLDER writes ``listing`` there and
-  sleeps half a second, so that "while the inputs are listed" lasts.
+  sleeps half a second, so that "while the inputs are listed" lasts;
+- with MASKCLI_TEST_THREAD=1: a thread that does nothing runs in maskcli's process from the start
+  (as an S3 client's would), so it may not fork its workers itself.
 """
 
 import os
@@ -84,3 +86,7 @@ if MARKS:
         sys.meta_path.insert(0, _PatchOnImport())
     if os.environ.get("MASKCLI_TEST_SLOW_LIST"):
         _slow_listing(os.path.abspath(os.environ["MASKCLI_TEST_SLOW_LIST"]))
+    if os.environ.pop("MASKCLI_TEST_THREAD", None):  # popped: not in the processes maskcli starts
+        import threading
+
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
