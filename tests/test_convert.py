@@ -176,3 +176,26 @@ def test_color_counts_matches_np_unique(rgb):
     ref, ref_counts = np.unique(rgb.reshape(-1, 3), axis=0, return_counts=True)  # sorted by (r, g, b)
     np.testing.assert_array_equal(colors, ref)
     np.testing.assert_array_equal(counts, ref_counts)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("entries", [1, 21, 256])
+def test_lookup_of_8_bit_keys_equals_take(dtype, entries):
+    """8-bit keys through a table of at most 256 entries (a PLTE's values) take OpenCV's LUT:
+    the same values as np.take, shifts wrap the same way, and a key past the table's end
+    still raises IndexError, as np.take does."""
+    from maskcli.convert import lookup
+
+    rng = np.random.default_rng(entries)
+    table = rng.integers(0, np.iinfo(dtype).max, entries, endpoint=True).astype(dtype)
+    keys = rng.integers(0, entries, (37, 53)).astype(np.uint8)
+    for k in (keys, keys[:, ::2], keys[:0]):  # plain, strided (no LUT), empty
+        got = lookup(table, k)
+        assert got.dtype == dtype and got.shape == k.shape
+        assert np.array_equal(got, np.take(table, k))
+    shifted = lookup(table, keys, shift=7)
+    assert np.array_equal(shifted, (np.take(table, keys) + dtype(7)).astype(dtype))
+    if entries < 256:
+        keys[5, 9] = entries
+        with pytest.raises(IndexError):
+            lookup(table, keys)
