@@ -28,7 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-CORPUS_MASK = Path(__file__).resolve().parents[2] / "shared/corpus/PhotographicImageSynthesis/data/cityscapes/Label1024Full/00100027.png"
+CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus"
+CORPUS_MASK = CORPUS / "PhotographicImageSynthesis/data/cityscapes/Label1024Full/00100027.png"
+# Real VOC pairs (palettized masks, JPEG photos at their own size, about 500x375) from labelme's
+# example dataset, when the corpus is there.
+VOC = CORPUS / "labelme/examples/semantic_segmentation/data_dataset_voc"
 
 
 def timed(fn):
@@ -79,6 +83,7 @@ def decoders(path: Path, repeat: int) -> str:
 
 def main() -> None:
     import cv2
+    from PIL import Image
 
     from maskcli.cli import cli  # noqa: F401  (import cost outside the timings)
     from maskcli.masks import png_decoder, read_mask
@@ -110,15 +115,23 @@ def main() -> None:
           f"{args.repeat} paired rounds, CPU = this process (all threads), ms")
     print(f"decoding the color mask: {decoders(mask_path, args.repeat)}; the index mask: {decoders(index_path, args.repeat)}")
     cases = [
-        ("color mask, PNG photo -> PNG", mask_path, "photo.png", "png", {}),
-        ("color mask, JPEG photo -> JPEG", mask_path, "photo.jpg", "jpeg", {}),
-        ("index mask, PNG photo -> PNG", index_path, "photo.png", "png", {}),
-        ("index mask, JPEG photo -> JPEG", index_path, "photo.jpg", "jpeg", {}),
-        ("color mask, PNG -> PNG, --outline --legend", mask_path, "photo.png", "png", {"outline": True, "legend": True}),
+        ("color mask, PNG photo -> PNG", mask_path, work / "photo.png", "png", {}, palette),
+        ("color mask, JPEG photo -> JPEG", mask_path, work / "photo.jpg", "jpeg", {}, palette),
+        ("index mask, PNG photo -> PNG", index_path, work / "photo.png", "png", {}, palette),
+        ("index mask, JPEG photo -> JPEG", index_path, work / "photo.jpg", "jpeg", {}, palette),
+        ("color mask, PNG -> PNG, --outline --legend", mask_path, work / "photo.png", "png",
+         {"outline": True, "legend": True}, palette),
     ]
-    for title, mask, photo_name, fmt, extra in cases:
-        settings = OverlaySettings("overlay", palette, format=fmt, **extra)
-        src = str(work / photo_name)
+    for mask in sorted(VOC.glob("SegmentationClass/*.png")) if VOC.is_dir() else []:
+        photo = VOC / "JPEGImages" / (mask.stem + ".jpg")
+        if photo.is_file():
+            with Image.open(photo) as im:
+                size = "x".join(map(str, im.size))
+            cases.append((f"VOC {mask.stem} ({size}, palettized mask), its JPEG photo -> JPEG", mask, photo, "jpeg", {},
+                          load_palette("pascal-voc")))
+    for title, mask, photo_path, fmt, extra, pal in cases:
+        settings = OverlaySettings("overlay", pal, format=fmt, **extra)
+        src = str(photo_path)
         ext, params = (".jpg", [cv2.IMWRITE_JPEG_QUALITY, 90]) if fmt == "jpeg" else (".png", [])
         output_image = render(read_mask(str(mask)), read_photo(src), settings)  # what gets encoded
         dst = str(work / f"out{ext}")
