@@ -123,3 +123,18 @@ def test_a_few_items_run_in_this_process_even_with_jobs():
     items = list(range(runner.POOL_MIN_ITEMS * 3))
     runner.run(pid_of_converter, items, jobs=2, on_result=lambda i, r: seen.append(r))
     assert os.getpid() not in seen  # enough work: the pool
+
+
+def test_workers_are_not_forked_where_the_pool_forks_them_on_demand(monkeypatch):
+    """Before CPython 3.10.5 (gh-90622) a ProcessPoolExecutor with the "fork" start method forks
+    its second and later workers on demand, after its manager thread has started: a fork from a
+    process running another thread, which maskcli's forking must never do."""
+    import sys
+
+    monkeypatch.setattr(runner, "_caught", True)
+    monkeypatch.setattr(runner.sys, "platform", "linux")
+    monkeypatch.delenv("MASKCLI_POOL_START", raising=False)
+    monkeypatch.setattr(sys, "version_info", (3, 10, 4, "final", 0))
+    assert not runner._fork_wanted()
+    monkeypatch.setattr(sys, "version_info", (3, 10, 5, "final", 0))
+    assert runner._fork_wanted()
