@@ -342,8 +342,11 @@ _PRELOAD = ("maskcli.tasks", "maskcli.convert", "maskcli.masks", "cv2", "pyspng"
 def _fork_wanted() -> bool:
     """Whether this process may fork its workers itself: the command line owns it (it called
     :func:`catch_signals`; a library caller's process is not ours to fork), it runs on Linux,
-    and ``MASKCLI_POOL_START`` does not ask for the fork server."""
-    return _caught and sys.platform == "linux" and os.environ.get("MASKCLI_POOL_START", "fork") != "forkserver"
+    and ``MASKCLI_POOL_START`` does not ask for the fork server. Not before CPython 3.10.5: its
+    ProcessPoolExecutor forks the second and later workers on demand, after its manager thread
+    has started (gh-90622), i.e. from a process that runs another thread."""
+    return (_caught and sys.platform == "linux" and tuple(sys.version_info[:3]) >= (3, 10, 5)
+            and os.environ.get("MASKCLI_POOL_START", "fork") != "forkserver")
 
 
 def _single_threaded() -> bool:
