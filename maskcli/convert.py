@@ -248,9 +248,8 @@ def lookup(table: np.ndarray, keys: np.ndarray, shift: int = 0) -> np.ndarray:
     """``table[keys] + shift`` (wrapping) in slices of 256 Ki pixels: np.take would first copy
     all of ``keys`` as 64-bit indices (16 MiB more per 2 megapixels) for no gain in speed."""
     if keys.dtype == np.uint8 and table.dtype in (np.uint8, np.uint16) and table.ndim == 1 and table.size <= 256:
-        byte_lut = _byte_lut(table, keys)
-        if byte_lut is not None:
-            out = byte_lut
+        out = _byte_lut(table, keys)
+        if out is not None:
             if shift:
                 np.add(out, out.dtype.type(shift), out=out)
             return out

@@ -359,9 +359,15 @@ def _single_threaded() -> bool:
         return False
 
 
+_prepared = False
+
+
 def _prepare_fork() -> None:
-    """Import what workers need, and set the codecs up, in this process: forked workers
-    inherit all of it and start converting at once."""
+    """Import what workers need, and set the codecs up, in this process (once): forked
+    workers inherit all of it and start converting at once."""
+    global _prepared
+    if _prepared:
+        return
     import importlib
 
     for name in _PRELOAD:
@@ -369,15 +375,10 @@ def _prepare_fork() -> None:
             importlib.import_module(name)
         except ImportError:  # pyspng is optional
             pass
-    global _prepared
-    if not _prepared:
-        from maskcli.masks import warm_up
+    from maskcli.masks import warm_up
 
-        warm_up()
-        _prepared = True
-
-
-_prepared = False
+    warm_up()
+    _prepared = True
 
 
 def _pool_context():
@@ -428,11 +429,8 @@ def prestart(jobs: int) -> None:
     later, when it needs them)."""
     if jobs <= 1:
         return
-    if _fork_wanted() and _single_threaded():
-        _prepare_fork()
-        return
     try:
-        _pool_context()
+        _pool_context()  # forking: the imports only; otherwise the fork server starts
     except (OSError, _PoolUnavailable):
         pass
 

@@ -211,8 +211,8 @@ def test_dev_fd_and_dev_stdout_are_written_to_not_replaced(tmp_path):
             if fd is not None:
                 os.close(fd)
     assert result.returncode == 0, result.stderr
-    stdout = tmp_path / "stdout"  # a link of ours, so that no test names the real /dev/stdout
-    stdout.symlink_to("/dev/stdout")
+    stdout = tmp_path / "stdout"  # a link of ours to the process's own fd 1 (what /dev/stdout is on Linux)
+    stdout.symlink_to("/proc/self/fd/1")
     result = subprocess.run([sys.executable, "-m", "maskcli", "extract-palette", str(tmp_path / "m"), "-q", "-o", str(stdout)],
                             capture_output=True, timeout=DEADLINE)
     assert result.returncode == 0 and b"classes:" in result.stdout, result.stderr
