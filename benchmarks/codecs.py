@@ -1,5 +1,7 @@
 """PNG decoders side by side on the same files, in one process: OpenCV (cv2.imdecode),
-libspng through pyspng (RGB and RGBA output), Pillow, and imagecodecs when it is installed.
+libspng through pyspng (RGB and RGBA output), Pillow, and imagecodecs when it is installed;
+then maskcli's whole decode_mask (its checks, the chosen decoder, the array it serves) with
+the PNG data inflated ahead by zlib-ng and with the decoder inflating (MASKCLI_PNG_INFLATE).
 
     python benchmarks/codecs.py FOLDER [FOLDER ...] [--rounds 7] [--files 12]
 
@@ -40,6 +42,17 @@ def decoders() -> dict:
     except ImportError:
         pass
     out["Pillow"] = lambda d: np.asarray(Image.open(io.BytesIO(d)))
+    from maskcli import masks
+
+    def maskcli_way(inflate: str):
+        def decode(d):
+            os.environ["MASKCLI_PNG_INFLATE"] = inflate
+            return masks.decode_mask(d).array
+
+        return decode
+
+    out[f"maskcli decode_mask, {masks.png_inflater()} inflates"] = maskcli_way("auto")
+    out["maskcli decode_mask, decoder inflates"] = maskcli_way("decoder")
     return out
 
 
