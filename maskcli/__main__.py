@@ -3,7 +3,7 @@
 import os
 import sys
 
-from maskcli.runner import catch_signals
+from maskcli.runner import catch_signals, keep_freed_memory
 
 
 def main() -> None:
@@ -14,6 +14,8 @@ def main() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if _will_convert(sys.argv[1:]):
         import numpy  # noqa: F401  here, not deep inside the command: see _will_convert
+
+        keep_freed_memory()  # see its docstring: buffers of the next file reuse this one's pages
     from maskcli.cli import main as cli_main
 
     try:

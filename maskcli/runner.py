@@ -280,6 +280,39 @@ def batches(items, workers: int):
 _END = object()
 
 
+# --------------------------------------------------------------------------- memory
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_BELOW = 64 << 20  # buffers up to this size come from (and go back to) the heap
+_TRIM_ABOVE = 256 << 20  # free heap memory kept for reuse, at most
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep the memory of freed buffers for the next file (Linux with
+    glibc; elsewhere nothing is done and False returned).
+
+    Every file brings buffers of a few MB (the file, its inflated scanlines, the decoded image,
+    the index map, the encoded output). By default glibc maps each of them fresh from the
+    kernel and unmaps it when freed, so that the next file's buffers fault in every page again:
+    a page fault costs 2-3 us here (a virtual machine), about 3,000 of them per 2 MP color mask.
+    With buffers up to 64 MiB served from the heap, and up to 256 MiB of freed heap kept, the
+    pages are reused instead (docs/performance.md). Only maskcli's own processes do this (the
+    command line and its workers): a program that imports maskcli keeps its allocator as set."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+        if not hasattr(libc, "gnu_get_libc_version"):  # musl has mallopt, as a no-op
+            return False
+    except (OSError, AttributeError, ImportError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BELOW)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_ABOVE))
+
+
 # --------------------------------------------------------------------------- workers
 
 _task = None
@@ -296,6 +329,7 @@ def _worker_init(fn, args, lifeline=None, keep=None) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     if lifeline is not None:
         threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True).start()
+    keep_freed_memory()  # a forked worker has it from the parent; one from the fork server not
     import cv2
 
     from maskcli.masks import warm_up
@@ -336,7 +370,8 @@ def _run_batch(batch):
     return results
 
 
-_PRELOAD = ("maskcli.tasks", "maskcli.convert", "maskcli.masks", "cv2", "pyspng", "PIL.PngImagePlugin")
+_PRELOAD = ("maskcli.tasks", "maskcli.convert", "maskcli.masks", "cv2", "pyspng", "zlib_ng.zlib_ng",
+            "PIL.PngImagePlugin")
 
 
 def _fork_wanted() -> bool:

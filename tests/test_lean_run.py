@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 # Runs maskcli's entry point as ``python -m maskcli`` does, then reports which of the named
@@ -161,3 +162,42 @@ def test_a_run_imports_numpy_first_thing_and_help_not_at_all(tmp_path):
     assert order("--help") == ["maskcli.cli"]
     assert order("to-index", "--help") == ["maskcli.cli"]
     assert "numpy" not in order(_MASKCLI_COMPLETE="bash_complete", COMP_WORDS="maskcli to-", COMP_CWORD="1")
+
+
+# Allocates and frees three 20 MiB buffers five times, then prints the page faults of rounds
+# 2-5: zero when freed memory is kept for reuse, about 10,000 a round when glibc hands it back
+# to the kernel (its default, once the freed top of the heap passes its trim threshold).
+_FAULTS = """
+import resource
+def _faults():
+    counts = []
+    for _ in range(5):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        buffers = [b"\\x01" * (20 << 20) for _ in range(3)]
+        del buffers
+        counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    print("FAULTS", sum(counts[1:]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not os.confstr("CS_GNU_LIBC_VERSION"),
+                    reason="malloc settings are made on Linux with glibc only")
+def test_maskcli_processes_keep_freed_memory_for_the_next_file(tmp_path):
+    # Every file brings buffers of a few MB; page faults on fresh memory cost more than
+    # inflating a mask (docs/performance.md). The command line and fork-server workers set
+    # glibc's malloc to keep freed memory; a program importing maskcli keeps its own settings.
+    _color_mask(tmp_path / "a.png")
+
+    def faults(code, *args):
+        out = subprocess.run([sys.executable, "-c", _FAULTS + code, *args], capture_output=True, text=True,
+                             timeout=120, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        return int(out.stdout.split("FAULTS")[-1])
+
+    cli = ("import atexit, runpy, sys; sys.argv = ['maskcli', *sys.argv[1:]]; atexit.register(_faults);"
+           "runpy.run_module('maskcli', run_name='__main__', alter_sys=True)")
+    assert faults(cli, "to-index", "a.png", "-o", "out.png", "-p", "cityscapes") == 0
+    worker = "from maskcli import runner; runner._worker_init(print, ()); _faults()"
+    assert faults(worker) == 0
+    library = "import maskcli; maskcli.read_mask('a.png'); _faults()"
+    assert faults(library) > 10_000  # the allocator as Python left it
