@@ -3,7 +3,11 @@ libspng through pyspng (RGB and RGBA output), Pillow, and imagecodecs when it is
 then maskcli's whole decode_mask (its checks, the chosen decoder, the array it serves) with
 the PNG data inflated ahead by zlib-ng and with the decoder inflating (MASKCLI_PNG_INFLATE).
 
-    python benchmarks/codecs.py FOLDER [FOLDER ...] [--rounds 7] [--files 12]
+    python benchmarks/codecs.py FOLDER [FOLDER ...] [--rounds 7] [--files 12] [--glibc-default]
+
+The process keeps freed memory for reuse as maskcli's own processes do (runner.keep_freed_memory);
+--glibc-default leaves glibc's malloc as Python starts it (freed buffers of a few MB then go
+back to the kernel and fault in again, which costs the inflated copy most).
 
 The decoders take turns over the same in-memory files, round after round; per-file minimum
 and median over the rounds are printed (the minimum is the least disturbed by other work on a
@@ -61,7 +65,12 @@ def main(argv=None) -> int:
     ap.add_argument("folders", nargs="+")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--files", type=int, default=12)
+    ap.add_argument("--glibc-default", action="store_true", help="do not keep freed memory (see above)")
     args = ap.parse_args(argv)
+    if not args.glibc_default:
+        from maskcli.runner import keep_freed_memory
+
+        print(f"freed memory kept for reuse: {keep_freed_memory()}")
     cv2.setNumThreads(1)
     ways = decoders()
     for folder in args.folders:

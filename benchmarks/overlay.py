@@ -14,7 +14,9 @@ else a generated street-like mask), the same labels as a grayscale index mask (w
 The three are run in turn, --repeat times (paired runs: a busy minute slows all three of a
 round), each timed in CPU time (this process, all threads) and wall time. It prints medians
 (and bests) in ms, the median (and best) of the per-round ratios overlay / baseline, and the
-decode times of the masks with both decoders (libspng through pyspng, and OpenCV).
+decode times of the masks with both decoders (libspng through pyspng, and OpenCV). The process
+keeps freed memory for reuse, as maskcli's own processes do (runner.keep_freed_memory);
+MASKCLI_PNG_INFLATE=decoder in the environment times the mask decode without zlib-ng.
 """
 
 from __future__ import annotations
@@ -86,10 +88,12 @@ def main() -> None:
     from PIL import Image
 
     from maskcli.cli import cli  # noqa: F401  (import cost outside the timings)
-    from maskcli.masks import png_decoder, read_mask
+    from maskcli.masks import png_decoder, png_inflater, read_mask
     from maskcli.overlay_run import OverlaySettings, classes_of, overlay_file, read_photo, render
     from maskcli.palette import load_palette
+    from maskcli.runner import keep_freed_memory
 
+    keep_freed_memory()
     ap = argparse.ArgumentParser()
     ap.add_argument("--mask", type=Path, default=CORPUS_MASK if CORPUS_MASK.is_file() else None)
     ap.add_argument("--repeat", type=int, default=15)
@@ -112,7 +116,7 @@ def main() -> None:
     cv2.imwrite(str(work / "photo.jpg"), photo, [cv2.IMWRITE_JPEG_QUALITY, 90])
     print(f"mask {mask_path} ({shape[1]}x{shape[0]}, {mask_path.stat().st_size} bytes), index mask "
           f"{index_path.stat().st_size} bytes, photos in {work}; masks.py decodes RGB PNGs with {png_decoder()}; "
-          f"{args.repeat} paired rounds, CPU = this process (all threads), ms")
+          f"{args.repeat} paired rounds, CPU = this process (all threads), ms; PNG data inflated by {png_inflater()}")
     print(f"decoding the color mask: {decoders(mask_path, args.repeat)}; the index mask: {decoders(index_path, args.repeat)}")
     cases = [
         ("color mask, PNG photo -> PNG", mask_path, work / "photo.png", "png", {}, palette),

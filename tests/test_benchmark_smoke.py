@@ -151,3 +151,18 @@ def test_scale_benchmark_stops_when_the_outputs_would_not_fit(tmp_path):
     assert "does not fit" in proc.stderr and "inode" in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not (cache / f"scale-{10**12}").exists()
+
+
+def test_codec_comparison_runs_and_names_every_way(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.zeros((64, 96, 3), np.uint8)
+    rgb[20:] = (128, 64, 128)
+    Image.fromarray(rgb, "RGB").save(tmp_path / "m.png")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "codecs.py"), str(tmp_path), "--rounds", "1"],
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 files, (64, 96, 3)" in proc.stdout
+    for way in ("cv2.imdecode", "maskcli decode_mask, zlib-ng inflates", "maskcli decode_mask, decoder inflates"):
+        assert way in proc.stdout, proc.stdout
