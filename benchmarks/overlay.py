@@ -1,6 +1,6 @@
 """What an overlay costs next to what it cannot avoid: decoding the photo and encoding the output.
 
-    python benchmarks/overlay.py [--mask M.png] [--repeat 15] [--dir /tmp/somewhere]
+    python benchmarks/overlay.py [--mask M.png] [--repeat 15] [--dir /tmp/somewhere] [--parts]
 
 For a 2048x1024 Cityscapes color mask (the corpus's Label1024Full/00100027.png when present,
 else a generated street-like mask), the same labels as a grayscale index mask (what
@@ -14,7 +14,8 @@ else a generated street-like mask), the same labels as a grayscale index mask (w
 The three are run in turn, --repeat times (paired runs: a busy minute slows all three of a
 round), each timed in CPU time (this process, all threads) and wall time. It prints medians
 (and bests) in ms, the median (and best) of the per-round ratios overlay / baseline, and the
-decode times of the masks with both decoders (libspng through pyspng, and OpenCV). The process
+decode times of the masks with both decoders (libspng through pyspng, and OpenCV). --parts
+then also times, for the two JPEG cases, each part of overlay_file in turn (medians, ms). The process
 keeps freed memory for reuse, as maskcli's own processes do (runner.keep_freed_memory);
 MASKCLI_PNG_INFLATE=decoder in the environment times the mask decode without zlib-ng.
 """
@@ -98,6 +99,7 @@ def main() -> None:
     ap.add_argument("--mask", type=Path, default=CORPUS_MASK if CORPUS_MASK.is_file() else None)
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--dir", type=Path, default=None)
+    ap.add_argument("--parts", action="store_true", help="also time each part of overlay_file (JPEG cases)")
     args = ap.parse_args()
     work = Path(args.dir or tempfile.mkdtemp(prefix="maskcli-overlay-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -164,7 +166,40 @@ def main() -> None:
                          f" (best {min(mine) * 1e3:5.1f}) ratio {statistics.median(ratios):.2f}"
                          f" (best {min(ratios):.2f})")
             print(line)
+    if args.parts:
+        for title, mask, photo_path, fmt, extra, pal in cases[1:4:2]:
+            parts(title, str(mask), str(photo_path), OverlaySettings("overlay", pal, format=fmt), work, args.repeat)
     sys.stdout.flush()
+
+
+def parts(title: str, mask_path: str, photo_path: str, settings, work: Path, repeat: int) -> None:
+    """Each part of overlay_file, timed in turn, ``repeat`` times: medians in ms (wall)."""
+    from maskcli import masks, overlay
+    from maskcli.overlay_run import classes_of, encode, read_photo
+
+    got: dict[str, list] = {}
+
+    def part(name, fn):
+        start = time.perf_counter()
+        value = fn()
+        got.setdefault(name, []).append(time.perf_counter() - start)
+        return value
+
+    dst = str(work / "parts.out")
+    for _ in range(repeat):
+        data = part("read the mask file", lambda: masks.read_regular_file(mask_path))
+        part("  of the decode: chunk checks and inflating ahead", lambda: masks._check_png(data))
+        mask = part("decode the mask", lambda: masks.decode_mask(data, settings.channel_order))
+        height, width = mask.shape
+        photo = part("read and decode the photo (baseline)", lambda: read_photo(photo_path, expect=(width, height)))
+        index, colors, ignore, _ = part("check its colors / color it", lambda: classes_of(mask, settings))
+        labeled = part("labeled pixels", lambda: index != ignore)
+        image = part("blend", lambda: overlay.blend(photo, colors, labeled, settings.alpha, in_place=True))
+        data = part("encode the output (baseline)", lambda: encode(image, settings))
+        part("write the file", lambda: masks.atomic_write(dst, data))
+    print(f"\nparts of {title}, medians of {repeat}, ms:")
+    for name, times in got.items():
+        print(f"  {name:50s} {statistics.median(times) * 1e3:6.2f}")
 
 
 if __name__ == "__main__":
