@@ -89,7 +89,7 @@ def main() -> None:
     from PIL import Image
 
     from maskcli.cli import cli  # noqa: F401  (import cost outside the timings)
-    from maskcli.masks import png_decoder, png_inflater, read_mask
+    from maskcli.masks import encode_index_png, png_decoder, png_inflater, read_mask
     from maskcli.overlay_run import OverlaySettings, classes_of, overlay_file, read_photo, render
     from maskcli.palette import load_palette
     from maskcli.runner import keep_freed_memory
@@ -111,7 +111,7 @@ def main() -> None:
     palette = load_palette("cityscapes")
     index, *_ = classes_of(read_mask(str(mask_path)), OverlaySettings("overlay", palette))
     index_path = work / "index.png"  # the same labels as to-index writes them: 8-bit grayscale
-    cv2.imwrite(str(index_path), index.astype(np.uint8))
+    index_path.write_bytes(encode_index_png(index.astype(np.uint8)))
     shape = index.shape
     photo = photo_like(shape)
     cv2.imwrite(str(work / "photo.png"), photo)
