@@ -1,12 +1,13 @@
 """Reading and writing mask files: which library, which mode, atomic writes.
 
 This is the only module that knows OpenCV works in BGR order: every array it returns or takes
-is RGB. 8-bit RGB and RGBA PNGs are decoded with libspng (the ``pyspng`` package, the
-fastest decoder here for them) when it is installed, with OpenCV otherwise and whenever
-libspng refuses a file; grayscale and 16-bit PNGs, and RGB PNGs with a tRNS chunk, with
-OpenCV. All PNGs are encoded with OpenCV (the fastest encoder here). Palettized PNGs and other
-formats are read with Pillow, since OpenCV cannot return the stored indices of a palettized
-image.
+is RGB. A PNG's pixel data is first inflated with zlib-ng when it is installed and handed to
+the decoder uncompressed (_inflated). 8-bit RGB and RGBA PNGs, and 8-bit grayscale ones so
+inflated, are decoded with libspng (the ``pyspng`` package, the fastest decoder here for
+them) when it is installed, with OpenCV otherwise and whenever libspng refuses a file; other
+grayscale and 16-bit PNGs, and PNGs with a tRNS chunk, with OpenCV. All PNGs are encoded with
+OpenCV (the fastest encoder here), every row filtered "up". Palettized PNGs and other formats
+are read with Pillow, since OpenCV cannot return the stored indices of a palettized image.
 """
 
 from __future__ import annotations
@@ -427,9 +428,9 @@ PNG_DECODERS = ("auto", "opencv")
 
 
 def png_decoder() -> str:
-    """Which library decodes 8-bit RGB and RGBA PNGs: "libspng" (the pyspng package) or
-    "opencv". MASKCLI_PNG_DECODER=opencv forces OpenCV; by default libspng is used
-    when pyspng can be imported."""
+    """Which library decodes 8-bit RGB and RGBA PNGs (and 8-bit grayscale ones inflated
+    ahead): "libspng" (the pyspng package) or "opencv". MASKCLI_PNG_DECODER=opencv forces
+    OpenCV; by default libspng is used when pyspng can be imported."""
     if os.environ.get("MASKCLI_PNG_DECODER", "auto").strip().lower() == "opencv":
         return "opencv"
     return "libspng" if _pyspng() is not None else "opencv"
