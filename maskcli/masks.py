@@ -372,9 +372,10 @@ def _inflated(view, spans, width, height, depth, color_type, interlace):
     unfiltering); tests/test_decoders.py compares both ways on every PNG kind and the corpus.
 
     Anything unusual is left to the decoder, so that its outcome (pixels or error message)
-    stays what it was: interlaced files, more than INFLATE_AHEAD_LIMIT bytes of scanlines, a
-    stream that is corrupt, has a preset dictionary, a wrong checksum, bytes after its end
-    or not exactly the expected length."""
+    stays what it was: interlaced files, more than INFLATE_AHEAD_LIMIT bytes of scanlines,
+    IDAT chunks that are not consecutive (once ancillary chunks are dropped), a stream that
+    is corrupt, has a preset dictionary, a wrong checksum, bytes after its end or not exactly
+    the expected length."""
     zng = _zlib_ng() if png_inflater() == "zlib-ng" else None
     if zng is None or interlace:
         return None
@@ -382,9 +383,13 @@ def _inflated(view, spans, width, height, depth, color_type, interlace):
     expected = height * (row_bytes + 1)
     if expected > INFLATE_AHEAD_LIMIT:
         return None
-    idat = [(a, b) for a, b in spans if view[a + 4 : a + 8] == b"IDAT"]
-    if not idat:
+    kinds = [bytes(view[a + 4 : a + 8]) for a, _ in spans]
+    if b"IDAT" not in kinds:
         return None
+    first, last = kinds.index(b"IDAT"), len(kinds) - kinds[::-1].index(b"IDAT")
+    if kinds[first:last].count(b"IDAT") != last - first:
+        return None  # a PLTE, tRNS or IHDR among the IDATs: the decoders stop there
+    idat = spans[first:last]
     stream = b"".join(view[a + 8 : b - 4] for a, b in idat)
     inflater = zng.decompressobj()
     try:
@@ -407,10 +412,9 @@ def _inflated(view, spans, width, height, depth, color_type, interlace):
     for piece in body:
         length += len(piece)
         crc = zng.crc32(piece, crc)
-    first = idat[0][0]
-    return ([view[a:b] for a, b in spans if a < first]
+    return ([view[a:b] for a, b in spans[:first]]
             + [length.to_bytes(4, "big"), b"IDAT", *body, crc.to_bytes(4, "big")]
-            + [view[a:b] for a, b in spans if a > first and view[a + 4 : a + 8] != b"IDAT"])
+            + [view[a:b] for a, b in spans[last:]])
 
 
 @lru_cache(maxsize=None)

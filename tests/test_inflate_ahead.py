@@ -218,3 +218,22 @@ def test_corpus_pngs_read_the_same(corpus, monkeypatch):
         except MaskError:
             pass
     assert inflated > len(files) // 2  # the corpus's masks are mostly plain, non-interlaced PNGs
+
+
+@pytest.mark.parametrize("between", ["PLTE", "tRNS", "IHDR"])
+def test_pixel_chunks_between_idat_chunks_are_left_to_the_decoder(between, monkeypatch):
+    """IDAT chunks must be consecutive: libpng and libspng stop at a PLTE, tRNS or IHDR chunk
+    among them ("Not enough image data"). Merging the IDATs around it into one chunk would turn
+    that refusal into pixels."""
+    rng = np.random.default_rng(11)
+    color_type = 3 if between == "PLTE" else 2
+    raw = _rows(rng, 37, 11, 8, color_type)
+    stream = zlib.compress(raw)
+    body = {"PLTE": bytes(range(12)), "tRNS": bytes(6),
+            "IHDR": struct.pack(">IIBBBBB", 37, 11, 8, color_type, 0, 0, 0)}[between]
+    before = _chunk(b"PLTE", bytes(range(12))) if color_type == 3 else b""
+    data = _png(37, 11, 8, color_type, [stream[:5]], before,
+                _chunk(between.encode(), body) + _chunk(b"IDAT", stream[5:]))
+    assert _same(data, monkeypatch)[0] == "error"
+    assert _stored_idat(data, monkeypatch) is None
+
