@@ -374,8 +374,10 @@ def _inflated(view, spans, width, height, depth, color_type, interlace):
     Anything unusual is left to the decoder, so that its outcome (pixels or error message)
     stays what it was: interlaced files, more than INFLATE_AHEAD_LIMIT bytes of scanlines,
     IDAT chunks that are not consecutive (once ancillary chunks are dropped), a stream that
-    is corrupt, has a preset dictionary, a wrong checksum, bytes after its end or not exactly
-    the expected length."""
+    declares a window under 32 KiB (inflated in one go, zlib-ng does not check references
+    against it; libpng and libspng do: only tiny images have such streams), is corrupt, has a
+    preset dictionary, a wrong checksum, bytes after its end or not exactly the expected
+    length."""
     zng = _zlib_ng() if png_inflater() == "zlib-ng" else None
     if zng is None or interlace:
         return None
@@ -391,6 +393,8 @@ def _inflated(view, spans, width, height, depth, color_type, interlace):
         return None  # a PLTE, tRNS or IHDR among the IDATs: the decoders stop there
     idat = spans[first:last]
     stream = b"".join(view[a + 8 : b - 4] for a, b in idat)
+    if stream[:1] and stream[0] >> 4 != 7:
+        return None  # a window under 32 KiB: the decoders refuse references past it, zlib-ng not
     inflater = zng.decompressobj()
     try:
         raw = inflater.decompress(stream, expected + 1)

@@ -237,3 +237,27 @@ def test_pixel_chunks_between_idat_chunks_are_left_to_the_decoder(between, monke
     assert _same(data, monkeypatch)[0] == "error"
     assert _stored_idat(data, monkeypatch) is None
 
+
+def _far_reaching_stream(cinfo: int, raw: bytes) -> bytes:
+    """A zlib stream of ``raw`` (deflated with a 32 KiB window) whose header declares a window
+    of 2**(cinfo + 8) bytes."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = deflate.compress(raw) + deflate.flush()
+    cmf = (cinfo << 4) | 8
+    flg = -(cmf << 8) % 31
+    return bytes((cmf, flg)) + body + zlib.adler32(raw).to_bytes(4, "big")
+
+
+def test_a_stream_reaching_past_its_declared_window_is_left_to_the_decoder(monkeypatch):
+    """Rows of 1,000 bytes repeat, so the stream refers 1,001 bytes back; a header declaring a
+    256 or 512-byte window makes that invalid ("invalid distance too far back" from libpng and
+    libspng, which inflate a row at a time). Inflated in one go, zlib-ng does not notice."""
+    line = bytes(np.random.default_rng(3).integers(0, 256, 1000, dtype=np.uint8))
+    raw = (b"\x00" + line) * 20
+    for cinfo in (0, 1):
+        data = _png(1000, 20, 8, 0, [_far_reaching_stream(cinfo, raw)])
+        assert _same(data, monkeypatch)[0] == "error"
+        assert _stored_idat(data, monkeypatch) is None
+    sound = _png(1000, 20, 8, 0, [_far_reaching_stream(7, raw)])  # a 32 KiB window: inflated ahead
+    assert _same(sound, monkeypatch)[0] == "ok"
+    assert _stored_idat(sound, monkeypatch) is not None
