@@ -231,7 +231,6 @@ def decode_mask(data: bytes, channel_order: str = "rgb") -> Mask:
         return read_npy(data)
     if data[:8] == PNG_SIGNATURE:
         png = _check_png(data)
-        _check_size(png.width, png.height)
         if png.color_type in (0, 2, 6) or (png.color_type == 4 and png.depth == 16):
             mask = _read_png_spng(png) if _spng_can_decode(png) else None
             if mask is None:
@@ -286,7 +285,8 @@ class _Png:
 
 def _check_png(data: bytes) -> _Png:
     """Walk a PNG's chunks before any decoder sees it: the structure must be whole (up to
-    IEND), every chunk's CRC right and IHDR valid. The same rule holds whichever library
+    IEND), every chunk's CRC right, IHDR valid and its size within :func:`max_pixels`
+    (before the pixels are inflated, see _inflated). The same rule holds whichever library
     decodes the file (libpng checks IDAT CRCs, Pillow does not), and libpng never gets a
     file it would complain about on stderr. Costs a CRC pass over the file (zlib.crc32)."""
     size = len(data)
@@ -326,6 +326,7 @@ def _check_png(data: bytes) -> _Png:
         raise ReadError(BAD_PNG)
     if frames > 1:
         raise WrongKindError(f"is an animated PNG with {frames} frames; maskcli reads single-image files")
+    _check_size(width, height)  # before inflating: a file over the limit takes no memory
     pieces = _inflated(view, spans, width, height, depth, color_type, header[12])
     if pieces is not None:
         data = b"".join(pieces)
@@ -1006,7 +1007,6 @@ def decode_raw(data: bytes) -> Mask:
         raise ReadError("empty file")
     if data[:8] == PNG_SIGNATURE:
         png = _check_png(data)
-        _check_size(png.width, png.height)
         if png.color_type != 3:
             return _raw_cv2(png.data, f"{_PNG_COLOR_TYPES[png.color_type]} {png.depth}-bit")
         data = png.data

@@ -261,3 +261,24 @@ def test_a_stream_reaching_past_its_declared_window_is_left_to_the_decoder(monke
     sound = _png(1000, 20, 8, 0, [_far_reaching_stream(7, raw)])  # a 32 KiB window: inflated ahead
     assert _same(sound, monkeypatch)[0] == "ok"
     assert _stored_idat(sound, monkeypatch) is not None
+
+
+def test_a_file_over_the_pixel_limit_is_refused_before_it_is_inflated(monkeypatch):
+    """MASKCLI_MAX_PIXELS bounds the memory a file can make maskcli take: one that declares
+    more is refused from its header, before its pixels are inflated (here 16 MB of scanlines
+    from a 16 KB file)."""
+    import tracemalloc
+
+    side = 4000
+    data = _png(side, side, 8, 0, [zlib.compress(bytes(side * (side + 1)), 9)])
+    monkeypatch.setenv("MASKCLI_MAX_PIXELS", str(side * side - 1))
+    monkeypatch.setenv("MASKCLI_PNG_INFLATE", "auto")
+    for decode in (masks.decode_mask, masks.decode_raw):
+        tracemalloc.start()
+        try:
+            with pytest.raises(MaskError, match=r"declares 4000x4000 = 16000000 pixels, more than the limit"):
+                decode(data)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 4 << 20, peak
