@@ -310,7 +310,12 @@ def keep_freed_memory() -> bool:
             return False
     except (OSError, AttributeError, ImportError):
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, _KEEP_BELOW)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_ABOVE))
+    trim = mallopt(_M_TRIM_THRESHOLD, _TRIM_ABOVE)
+    # Older glibc releases (2.26's malloc.c, for one; not 2.36) take at most HEAP_MAX_SIZE / 2
+    # (32 MiB on 64-bit) and return 0 for more, changing nothing: then the largest buffers are
+    # mapped afresh and the rest kept.
+    mmap = mallopt(_M_MMAP_THRESHOLD, _KEEP_BELOW) or mallopt(_M_MMAP_THRESHOLD, _KEEP_BELOW // 2)
+    return bool(trim) and bool(mmap)
 
 
 # --------------------------------------------------------------------------- workers

@@ -201,3 +201,30 @@ def test_maskcli_processes_keep_freed_memory_for_the_next_file(tmp_path):
     assert faults(worker) == 0
     library = "import maskcli; maskcli.read_mask('a.png'); _faults()"
     assert faults(library) > 10_000  # the allocator as Python left it
+
+
+def test_an_older_glibc_capping_the_mmap_threshold_still_keeps_freed_memory(monkeypatch):
+    # Older glibc releases (2.26's malloc.c, for one) refuse an M_MMAP_THRESHOLD above
+    # HEAP_MAX_SIZE / 2 (32 MiB on 64-bit): mallopt returns 0 and changes nothing. The trim
+    # threshold must be set all the same, and the mmap threshold to the most such a glibc
+    # takes. A stand-in libc records the settings (this process's allocator is not touched).
+    import ctypes
+
+    from maskcli import runner
+
+    settings = {}
+
+    class OlderGlibc:
+        gnu_get_libc_version = staticmethod(lambda: b"2.31")
+
+        @staticmethod
+        def mallopt(param, value):
+            if param == -3 and value > 32 << 20:
+                return 0
+            settings[param] = value
+            return 1
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: OlderGlibc())
+    assert runner.keep_freed_memory() is True
+    assert settings == {-1: 256 << 20, -3: 32 << 20}  # M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
