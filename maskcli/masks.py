@@ -370,7 +370,7 @@ def _inflated(view, spans, width, height, depth, color_type, interlace):
     the 15 ms libspng takes for a 2048x1024 RGB mask. zlib-ng inflates the same stream in
     about 0.3 ms; the decoder then only copies the stored blocks and unfilters, as before.
     The pixels are the same by construction (the same scanline bytes reach the same
-    unfiltering); tests/test_decoders.py compares both ways on every PNG kind and the corpus.
+    unfiltering); tests/test_inflate_ahead.py compares both ways on every PNG kind and the corpus.
 
     Anything unusual is left to the decoder, so that its outcome (pixels or error message)
     stays what it was: interlaced files, more than INFLATE_AHEAD_LIMIT bytes of scanlines,
