@@ -55,7 +55,9 @@ def decoders() -> dict:
 
         return decode
 
-    out[f"maskcli decode_mask, {masks.png_inflater()} inflates"] = maskcli_way("auto")
+    # named by what is installed, not by MASKCLI_PNG_INFLATE: each way sets that itself
+    ahead = "zlib-ng inflates" if masks._zlib_ng() is not None else "default (no zlib-ng)"
+    out[f"maskcli decode_mask, {ahead}"] = maskcli_way("auto")
     out["maskcli decode_mask, decoder inflates"] = maskcli_way("decoder")
     return out
 

@@ -166,3 +166,19 @@ def test_codec_comparison_runs_and_names_every_way(tmp_path):
     assert "1 files, (64, 96, 3)" in proc.stdout
     for way in ("cv2.imdecode", "maskcli decode_mask, zlib-ng inflates", "maskcli decode_mask, decoder inflates"):
         assert way in proc.stdout, proc.stdout
+
+
+def test_codec_comparison_names_both_inflaters_whatever_the_environment_says(tmp_path):
+    # The row for zlib-ng was named after MASKCLI_PNG_INFLATE as set when the benchmark
+    # started: with "decoder" there, both rows had the same name and one was lost.
+    import os
+
+    from PIL import Image
+
+    Image.new("RGB", (32, 16), (128, 64, 128)).save(tmp_path / "m.png")
+    env = dict(os.environ, MASKCLI_PNG_INFLATE="decoder")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "codecs.py"), str(tmp_path), "--rounds", "1"],
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for way in ("maskcli decode_mask, zlib-ng inflates", "maskcli decode_mask, decoder inflates"):
+        assert way in proc.stdout, proc.stdout
