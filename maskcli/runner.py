@@ -284,8 +284,12 @@ _END = object()
 
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_KEEP_BELOW = 64 << 20  # buffers up to this size come from (and go back to) the heap
-_TRIM_ABOVE = 256 << 20  # free heap memory kept for reuse, at most
+# Buffers up to this size come from (and go back to) the heap. 32 MiB is also the most older
+# glibc releases take (HEAP_MAX_SIZE / 2 on 64-bit; 2.26's malloc.c returns 0 for more).
+_KEEP_BELOW = 32 << 20
+# Freed memory at the top of the heap kept for reuse, at most: a process then stays up to this
+# much above what it uses (a worker that met one large file does not hold its peak for good).
+_TRIM_ABOVE = 64 << 20
 
 
 def keep_freed_memory() -> bool:
@@ -296,9 +300,10 @@ def keep_freed_memory() -> bool:
     the index map, the encoded output). By default glibc maps each of them fresh from the
     kernel and unmaps it when freed, so that the next file's buffers fault in every page again:
     a page fault costs 2-3 us here (a virtual machine), about 3,000 of them per 2 MP color mask.
-    With buffers up to 64 MiB served from the heap, and up to 256 MiB of freed heap kept, the
-    pages are reused instead (docs/performance.md). Only maskcli's own processes do this (the
-    command line and its workers): a program that imports maskcli keeps its allocator as set."""
+    With buffers up to 32 MiB served from the heap, and up to 64 MiB of freed heap kept, the
+    pages are reused instead (docs/performance.md); the cost is that a process stays up to
+    64 MiB above the memory it uses. Only maskcli's own processes do this (the command line
+    and its workers): a program that imports maskcli keeps its allocator as set."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -310,11 +315,8 @@ def keep_freed_memory() -> bool:
             return False
     except (OSError, AttributeError, ImportError):
         return False
-    trim = mallopt(_M_TRIM_THRESHOLD, _TRIM_ABOVE)
-    # Older glibc releases (2.26's malloc.c, for one; not 2.36) take at most HEAP_MAX_SIZE / 2
-    # (32 MiB on 64-bit) and return 0 for more, changing nothing: then the largest buffers are
-    # mapped afresh and the rest kept.
-    mmap = mallopt(_M_MMAP_THRESHOLD, _KEEP_BELOW) or mallopt(_M_MMAP_THRESHOLD, _KEEP_BELOW // 2)
+    trim = mallopt(_M_TRIM_THRESHOLD, _TRIM_ABOVE)  # each on its own: one refused must not
+    mmap = mallopt(_M_MMAP_THRESHOLD, _KEEP_BELOW)  # leave the other unset
     return bool(trim) and bool(mmap)
 
 

@@ -188,9 +188,12 @@ def test_maskcli_processes_keep_freed_memory_for_the_next_file(tmp_path):
     # glibc's malloc to keep freed memory; a program importing maskcli keeps its own settings.
     _color_mask(tmp_path / "a.png")
 
+    # glibc's own settings from the environment would decide the library case instead
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+
     def faults(code, *args):
         out = subprocess.run([sys.executable, "-c", _FAULTS + code, *args], capture_output=True, text=True,
-                             timeout=120, cwd=tmp_path)
+                             timeout=120, cwd=tmp_path, env=env)
         assert out.returncode == 0, out.stderr
         return int(out.stdout.split("FAULTS")[-1])
 
@@ -203,11 +206,11 @@ def test_maskcli_processes_keep_freed_memory_for_the_next_file(tmp_path):
     assert faults(library) > 10_000  # the allocator as Python left it
 
 
-def test_an_older_glibc_capping_the_mmap_threshold_still_keeps_freed_memory(monkeypatch):
+def test_both_malloc_settings_are_made_each_on_its_own(monkeypatch):
     # Older glibc releases (2.26's malloc.c, for one) refuse an M_MMAP_THRESHOLD above
-    # HEAP_MAX_SIZE / 2 (32 MiB on 64-bit): mallopt returns 0 and changes nothing. The trim
-    # threshold must be set all the same, and the mmap threshold to the most such a glibc
-    # takes. A stand-in libc records the settings (this process's allocator is not touched).
+    # HEAP_MAX_SIZE / 2 (32 MiB on 64-bit): mallopt returns 0 and changes nothing. maskcli asks
+    # for no more than that, and a refused setting must not leave the other one unset. A
+    # stand-in libc records the settings (this process's allocator is not touched).
     import ctypes
 
     from maskcli import runner
@@ -215,7 +218,7 @@ def test_an_older_glibc_capping_the_mmap_threshold_still_keeps_freed_memory(monk
     settings = {}
 
     class OlderGlibc:
-        gnu_get_libc_version = staticmethod(lambda: b"2.31")
+        gnu_get_libc_version = staticmethod(lambda: b"2.26")
 
         @staticmethod
         def mallopt(param, value):
@@ -227,4 +230,17 @@ def test_an_older_glibc_capping_the_mmap_threshold_still_keeps_freed_memory(monk
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(ctypes, "CDLL", lambda name: OlderGlibc())
     assert runner.keep_freed_memory() is True
-    assert settings == {-1: 256 << 20, -3: 32 << 20}  # M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+    assert settings == {-1: 64 << 20, -3: 32 << 20}  # M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+
+    class RefusingGlibc(OlderGlibc):
+        @staticmethod
+        def mallopt(param, value):
+            if param == -3:
+                return 0
+            settings[param] = value
+            return 1
+
+    settings.clear()
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: RefusingGlibc())
+    assert runner.keep_freed_memory() is False  # said, and the trim threshold set all the same
+    assert settings == {-1: 64 << 20}
