@@ -323,6 +323,7 @@ def keep_freed_memory() -> bool:
 # --------------------------------------------------------------------------- workers
 
 _task = None
+_CANNOT_START = 75  # a worker's exit status when it cannot start its thread (sysexits' EX_TEMPFAIL)
 _stopping = False  # this worker got SIGTERM: finish the current item, take no more
 
 
@@ -335,7 +336,13 @@ def _worker_init(fn, args, lifeline=None, keep=None) -> None:
     if hasattr(signal, "pthread_sigmask"):  # blocked while the process started (see _pool_context)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     if lifeline is not None:
-        threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True).start()
+        try:
+            threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True).start()
+        except RuntimeError:  # can't start new thread: the user's process limit (RLIMIT_NPROC)
+            # A worker that cannot watch its parent could outlive it (holding its files and the
+            # terminal): exit before taking any work, quietly; the parent, seeing this status,
+            # converts in its own process (see _Pool.start_failure).
+            os._exit(_CANNOT_START)
     keep_freed_memory()  # a forked worker has it from the parent; one from the fork server not
     import cv2
 
@@ -443,7 +450,7 @@ def _pool_context():
         raise _PoolUnavailable(f"{os.fsdecode(exe)} cannot be run by this user")
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(list(_PRELOAD))
+        ctx.set_forkserver_preload(["maskcli._forkserver", *_PRELOAD])
         from multiprocessing import forkserver, resource_tracker
 
         # Start the helpers with SIGINT and SIGTERM blocked: they and the workers the fork server
@@ -566,12 +573,45 @@ class _Pool:
         self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                             initargs=(fn, args, self.lifeline, self._keep if forked else None))
         self.processes: dict = {}
+        self._thread_failed = None  # why the executor's own thread died, when it could not start a thread
+        self._excepthook = threading.excepthook
+        threading.excepthook = self._quiet_thread_failure
 
     def submit(self, batch):
-        with _signals_blocked():  # a worker started now inherits the mask (see _pool_context)
-            future = self.executor.submit(_run_batch, batch)
-        self.processes.update(getattr(self.executor, "_processes", None) or {})
+        try:
+            with _signals_blocked():  # a worker started now inherits the mask (see _pool_context)
+                future = self.executor.submit(_run_batch, batch)
+        except Exception as exc:
+            reason = _start_failure(exc)
+            if reason is None:
+                raise
+            raise _PoolUnavailable(reason) from None
+        finally:  # also the workers started before one failed: stop() must end them
+            self.processes.update(getattr(self.executor, "_processes", None) or {})
         return future
+
+    def _quiet_thread_failure(self, hook_args) -> None:
+        """threading.excepthook while the pool lives: the executor's thread dying because it
+        cannot start its queue's thread (a process limit) is noted for :meth:`check`, not
+        printed as a traceback; anything else goes to the hook that was in place."""
+        reason = _start_failure(hook_args.exc_value)
+        if reason is not None and hook_args.thread is getattr(self.executor, "_executor_manager_thread", None):
+            self._thread_failed = reason
+            return
+        self._excepthook(hook_args)
+
+    def check(self) -> None:
+        """Raise :class:`_PoolUnavailable` when the executor's thread died because it could
+        not start a thread: no batch would ever be sent to a worker (the run would hang)."""
+        if self._thread_failed is not None:
+            raise _PoolUnavailable(self._thread_failed)
+
+    def start_failure(self) -> str | None:
+        """After stop(): why the pool broke, when a worker exited because it could not start
+        its thread (:data:`_CANNOT_START`), not because of a file it was converting."""
+        if any(p.exitcode == _CANNOT_START for p in self.processes.values()):
+            return "a worker process cannot start a thread"
+        return None
 
     def pids(self) -> set:
         return set(self.processes)
@@ -598,6 +638,23 @@ class _Pool:
             thread.join(timeout=5)
         self._keep.close()
         self.lifeline.close()
+        if threading.excepthook == self._quiet_thread_failure:
+            threading.excepthook = self._excepthook
+
+
+def _start_failure(exc) -> str | None:
+    """The reason, when ``exc`` says that a worker process (or a thread a pool needs) could not
+    be started: fork() failing (EAGAIN under a per-user process limit, ENOMEM), a thread that
+    cannot start, multiprocessing's fork server gone (it dies when its own fork() fails)."""
+    from concurrent.futures import BrokenExecutor
+
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    if isinstance(exc, EOFError):  # the fork server closed the pipe instead of sending the pid
+        return "the fork server could not start a worker"
+    if isinstance(exc, RuntimeError) and not isinstance(exc, BrokenExecutor) and "start new thread" in str(exc):
+        return "cannot start a thread"
+    return None
 
 
 def _result(future, between=None):
@@ -626,7 +683,10 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
     suspects: deque = deque()  # items to rerun alone after a worker died
     inflight: deque = deque()  # (batch, future, alone)
     deaths_in_a_row = 0
-    delivered = 0  # results handed over: before the first, a pool that cannot start is not fatal
+    # A worker died converting (or was stopped): from then on a pool that cannot start is a
+    # failure, not a reason to convert here (the file that killed a worker could kill maskcli).
+    # Before, workers that cannot be started (a process limit) leave the rest to this process.
+    crashed = False
 
     def fill(pool) -> None:
         while True:
@@ -649,13 +709,12 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
             except BrokenProcessPool as exc:  # a worker died since the last result: the loop
                 future = Future()  # below handles this batch with the others it held
                 future.set_exception(exc)
-            except OSError as exc:  # the fork server or a worker could not be started
-                if delivered:
-                    raise PoolFailure(f"cannot start worker processes: {exc.strerror or exc}") from None
-                unavailable = _PoolUnavailable(exc.strerror or str(exc))
-                unavailable.rest = _rest([*(b for b, _, _ in inflight), batch], cut)
+            except _PoolUnavailable as exc:  # the fork server, a worker or a thread could not start
+                if crashed:
+                    raise PoolFailure(f"cannot start worker processes: {exc}") from None
+                exc.rest = _rest([*(b for b, _, _ in inflight), batch], cut)
                 inflight.clear()
-                raise unavailable from None
+                raise
             inflight.append((batch, future, alone))
 
     def hand_over(batch, results) -> None:
@@ -672,10 +731,14 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
         while inflight:
             batch, future, alone = inflight[0]
             try:
-                results = _result(future)
+                try:
+                    results = _result(future, pool.check)
+                except _PoolUnavailable as exc:  # the pool's thread could not start its own
+                    exc.rest = _rest([b for b, _, _ in inflight], cut)
+                    inflight.clear()
+                    raise
                 if len(results) < len(batch):  # its worker got SIGTERM: what it did is on disk
                     inflight.popleft()
-                    delivered += len(results)
                     hand_over(batch, results)
                     stop = _stop_asked()
                     if stop is not None:  # SIGTERM to the whole group: we stop too
@@ -690,6 +753,13 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                 held = [item for b in [batch, *(b for b, _, _ in inflight)] for item in b]
                 if on_crash is not None:
                     on_crash([i for i in held if not isinstance(i, Ready)], pool.pids())
+                failed = pool.start_failure()
+                if failed is not None:  # a worker could not start: the files are not to blame
+                    unavailable = _PoolUnavailable(failed)
+                    unavailable.rest = _rest([batch, *(b for b, _, _ in inflight)], cut)
+                    inflight.clear()
+                    raise unavailable
+                crashed = True
                 if alone:  # it killed a worker on its own: report it and go on
                     on_result(_unwrap(batch[0]), lost_result)
                     deaths_in_a_row += 1
@@ -705,7 +775,6 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                 fill(pool)
                 continue
             inflight.popleft()
-            delivered += len(results)
             if alone:
                 deaths_in_a_row = 0
             hand_over(batch, results)
@@ -719,8 +788,11 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
             if on_crash is not None:
                 on_crash([i for b, _, _ in inflight for i in b if not isinstance(i, Ready)], pool.pids())
             pool.close()
-            if isinstance(exc, _PoolUnavailable) and delivered:  # a replacement pool failed
+            if isinstance(exc, _PoolUnavailable) and crashed:  # a replacement pool failed
                 raise PoolFailure(f"cannot start worker processes again: {exc}") from None
+            if isinstance(exc, _PoolUnavailable):  # its traceback and context hold the pool's
+                exc.__context__ = None  # frames, so its queues: they must go before _stop_helpers()
+                raise exc.with_traceback(None)  # (or the resource tracker calls them leaked)
             raise
         _stop_gracefully(pool, inflight, on_result, on_crash)
         raise stop from None  # whatever failed, failed because of the signal
