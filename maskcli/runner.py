@@ -458,11 +458,32 @@ def _pool_context():
         # hit them while they start (no KeyboardInterrupt tracebacks from imports), and a
         # SIGTERM waits for the worker's handler. The resource tracker unblocks both when it
         # starts itself, so it goes first.
+        _adopt_orphans()
         resource_tracker.ensure_running()
         with _signals_blocked():
             forkserver.ensure_running()
         return ctx, False
     return multiprocessing.get_context(), False
+
+
+_adopted: set = set()  # workers the fork server started: reaped here when it died before them
+_PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def _adopt_orphans() -> None:
+    """Linux, the command line only: orphans of the processes this one starts become its
+    children (it is their "subreaper"). When the fork server dies before its workers (its
+    fork() failed under a process limit), :func:`_stop_helpers` can then reap them; left to an
+    init process that does not reap orphans (some containers), they would stay as zombies,
+    each one counted against the user's process limit."""
+    if not (_caught and sys.platform.startswith("linux")):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 # --------------------------------------------------------------------------- running
@@ -573,6 +594,7 @@ class _Pool:
         self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                             initargs=(fn, args, self.lifeline, self._keep if forked else None))
         self.processes: dict = {}
+        self._forked = forked
         self._thread_failed = None  # why the executor's own thread died, when it could not start a thread
         self._excepthook = threading.excepthook
         threading.excepthook = self._quiet_thread_failure
@@ -588,6 +610,8 @@ class _Pool:
             raise _PoolUnavailable(reason) from None
         finally:  # also the workers started before one failed: stop() must end them
             self.processes.update(getattr(self.executor, "_processes", None) or {})
+            if not self._forked:
+                _adopted.update(self.processes)
         return future
 
     def _quiet_thread_failure(self, hook_args) -> None:
@@ -817,6 +841,14 @@ def _stop_helpers() -> None:
     # file, -j 1) neither imports multiprocessing here nor pays for a full garbage collection.
     forkserver = sys.modules.get("multiprocessing.forkserver")
     resource_tracker = sys.modules.get("multiprocessing.resource_tracker")
+    try:
+        _stop_fork_server_and_tracker(forkserver, resource_tracker)
+    finally:
+        while _adopted:  # the fork server's workers that outlived it (see _adopt_orphans); the
+            _reap(_adopted.pop())  # others were its children (not ours: nothing to wait for)
+
+
+def _stop_fork_server_and_tracker(forkserver, resource_tracker) -> None:
     running = []
     for helper, pid_name, fd_name in ((getattr(forkserver, "_forkserver", None), "_forkserver_pid", "_forkserver_alive_fd"),
                                       (getattr(resource_tracker, "_resource_tracker", None), "_pid", "_fd")):
