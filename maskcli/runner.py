@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from contextlib import contextmanager
 
@@ -594,10 +595,11 @@ class _Pool:
         self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                             initargs=(fn, args, self.lifeline, self._keep if forked else None))
         self.processes: dict = {}
+        self._thread = None  # the executor's own thread (its shutdown forgets it)
         self._forked = forked
         self._thread_failed = None  # why the executor's own thread died, when it could not start a thread
-        self._excepthook = threading.excepthook
-        threading.excepthook = self._quiet_thread_failure
+        self._hook = _quiet_thread_failure(weakref.ref(self), threading.excepthook)
+        threading.excepthook = self._hook
 
     def submit(self, batch):
         try:
@@ -610,19 +612,10 @@ class _Pool:
             raise _PoolUnavailable(reason) from None
         finally:  # also the workers started before one failed: stop() must end them
             self.processes.update(getattr(self.executor, "_processes", None) or {})
+            self._thread = self._thread or getattr(self.executor, "_executor_manager_thread", None)
             if not self._forked:
                 _adopted.update(self.processes)
         return future
-
-    def _quiet_thread_failure(self, hook_args) -> None:
-        """threading.excepthook while the pool lives: the executor's thread dying because it
-        cannot start its queue's thread (a process limit) is noted for :meth:`check`, not
-        printed as a traceback; anything else goes to the hook that was in place."""
-        reason = _start_failure(hook_args.exc_value)
-        if reason is not None and hook_args.thread is getattr(self.executor, "_executor_manager_thread", None):
-            self._thread_failed = reason
-            return
-        self._excepthook(hook_args)
 
     def check(self) -> None:
         """Raise :class:`_PoolUnavailable` when the executor's thread died because it could
@@ -657,13 +650,31 @@ class _Pool:
 
     def close(self) -> None:
         """After stop(): let the executor's thread finish, close our end of the lifeline."""
-        thread = getattr(self.executor, "_executor_manager_thread", None)
-        if thread is not None:
-            thread.join(timeout=5)
+        if self._thread is not None and self._thread.ident is not None:
+            self._thread.join(timeout=5)
         self._keep.close()
         self.lifeline.close()
-        if threading.excepthook == self._quiet_thread_failure:
-            threading.excepthook = self._excepthook
+        if threading.excepthook is self._hook:
+            threading.excepthook = self._hook.previous
+
+
+def _quiet_thread_failure(pool_ref, previous):
+    """A threading.excepthook for while a pool lives: its executor's thread dying because it
+    cannot start its queue's thread (a process limit) is noted for :meth:`_Pool.check`, not
+    printed as a traceback; anything else goes to ``previous``. The pool is held weakly: every
+    thread started meanwhile keeps the hook, and must not keep the pool's queues alive."""
+
+    def hook(hook_args) -> None:
+        pool = pool_ref()
+        reason = _start_failure(hook_args.exc_value)
+        if (pool is not None and reason is not None
+                and hook_args.thread is getattr(pool.executor, "_executor_manager_thread", None)):
+            pool._thread_failed = reason
+            return
+        previous(hook_args)
+
+    hook.previous = previous
+    return hook
 
 
 def _start_failure(exc) -> str | None:
