@@ -428,3 +428,33 @@ def test_with_j2_a_run_without_a_pool_leaves_no_process_behind(tmp_path, args, s
     _, stderr = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == status, stderr
     assert_group_ends(proc.pid)
+
+
+def test_the_pool_that_replaces_a_dead_worker_is_forked_too(tmp_path):
+    """After a worker dies the old pool's thread is waited for before the new pool starts:
+    maskcli then runs one thread again, and forks the new workers itself instead of starting
+    multiprocessing's fork server (slower to start, and not needed)."""
+    make_inputs(tmp_path / "in", "to-index")
+    proc = start(command_args("to-index", tmp_path, 2), tmp_path, slow_files=0.1)
+    wait_for(proc, "files read", lambda: reads(tmp_path) >= 3)
+    first = pool_workers(proc.pid)
+    assert first, group(proc.pid)
+    os.kill(first[0], signal.SIGTERM)
+    seen = {}  # pid: (parent, command line) of every process of the run, sampled until it ends
+    while proc.poll() is None:
+        for pid, _ in group(proc.pid):
+            if pid != proc.pid and pid not in seen:
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        seen[pid] = (parent_of(pid), f.read())
+                except OSError:
+                    pass
+        time.sleep(0.01)
+    _, stderr = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0, stderr
+    assert f"to-index: {N_FILES} converted, 0 failed" in stderr.decode()
+    later = {pid: info for pid, info in seen.items() if pid not in first}
+    assert later, "no replacement worker was seen (the run ended first?)"
+    assert all(parent == proc.pid and b"forkserver" not in cmd and b"resource_tracker" not in cmd
+               for parent, cmd in later.values()), later
+    assert_group_ends(proc.pid)
