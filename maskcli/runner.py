@@ -628,6 +628,8 @@ class _Pool:
         its thread (:data:`_CANNOT_START`), not because of a file it was converting."""
         if any(p.exitcode == _CANNOT_START for p in self.processes.values()):
             return "a worker process cannot start a thread"
+        if not self._forked and _fork_server_exited():  # every worker it started looks dead
+            return "the fork server exited"
         return None
 
     def pids(self) -> set:
@@ -677,6 +679,19 @@ def _quiet_thread_failure(pool_ref, previous):
     return hook
 
 
+def _fork_server_exited() -> bool:
+    """Whether multiprocessing's fork server (this process's child) has exited, say because its
+    fork() failed; it is not reaped here (multiprocessing and _stop_helpers do that)."""
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if pid is None or not hasattr(os, "waitid"):
+        return False
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
+
+
 def _start_failure(exc) -> str | None:
     """The reason, when ``exc`` says that a worker process (or a thread a pool needs) could not
     be started: fork() failing (EAGAIN under a per-user process limit, ENOMEM), a thread that
@@ -686,7 +701,7 @@ def _start_failure(exc) -> str | None:
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     if isinstance(exc, EOFError):  # the fork server closed the pipe instead of sending the pid
-        return "the fork server could not start a worker"
+        return "the fork server exited"
     if isinstance(exc, RuntimeError) and not isinstance(exc, BrokenExecutor) and "start new thread" in str(exc):
         return "cannot start a thread"
     return None
@@ -759,6 +774,7 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
     try:
         pool = _Pool(fn, args, workers)
     except _PoolUnavailable as exc:
+        _stop_helpers()  # the resource tracker may have started before the fork server could not
         exc.rest = _rest([], cut)
         raise
     try:
@@ -832,7 +848,10 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
         _stop_gracefully(pool, inflight, on_result, on_crash)
         raise stop from None  # whatever failed, failed because of the signal
     finally:
+        # The last future holds the pool's error, whose traceback holds _result's frame and so
+        # the pool: both must go before _stop_helpers() (see _PoolUnavailable above).
         del pool
+        future = None  # noqa: F841
         inflight.clear()
         _stop_helpers()
 
