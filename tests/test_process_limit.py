@@ -89,22 +89,24 @@ def _interpreter(uid: int, cwd: Path):
     return None
 
 
-def _run(uid, work, python, path, jobs, out, nproc=None, start="fork"):
+def _run(uid, work, python, path, jobs, out, nproc=None, start="fork", args=None):
+    """``(exit status, stderr, stdout)`` of `maskcli to-index in -o OUT` (or ``args``) as ``uid``."""
+    args = args or ["to-index", "in", "-o", out, "-p", "cityscapes"]
     command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-               python, "-m", "maskcli", "to-index", "in", "-o", out, "-p", "cityscapes", "-j", str(jobs)]
+               python, "-m", "maskcli", *args, "-j", str(jobs)]
     if nproc is not None:
         command = ["prlimit", f"--nproc={nproc}", *command]
     env = dict(os.environ, HOME=str(work), PYTHONPATH=path, PYTHONDONTWRITEBYTECODE="1", MASKCLI_POOL_START=start)
     proc = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
-        _, stderr = proc.communicate(timeout=DEADLINE)
+        stdout, stderr = proc.communicate(timeout=DEADLINE)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         pytest.fail(f"-j {jobs} under `ulimit -u {nproc}` ({start}) hangs")
     assert_group_ends(proc.pid)
-    return proc.returncode, stderr.decode(errors="replace"), proc.pid
+    return proc.returncode, stderr.decode(errors="replace"), stdout
 
 
 def _processes_of(uid: int) -> list[str]:
@@ -156,3 +158,12 @@ def test_j2_under_a_process_limit_converts_in_this_process_like_j1(user, start, 
         assert _files(work / out) == expected, what  # byte for byte, and no temporary file
         assert _processes_of(uid) == [], what  # no worker, fork server or zombie of the user
     assert fell_back, f"no limit in {limits} kept the workers from starting: the test tests nothing"
+
+    # check (which, unlike to-index, does not stop the helpers itself) when the resource tracker
+    # starts but the fork server cannot: the tracker must not be left behind
+    check = ["check", "in", "-p", "cityscapes"]
+    status, stderr, stdout = _run(uid, work, python, path, 1, None, args=check)
+    status2, stderr2, stdout2 = _run(uid, work, python, path, 2, None, nproc=2, start=start, args=check)
+    assert (status2, stdout2) == (status, stdout), stderr2
+    assert stderr2.count(WARNING) == 1 and "Traceback" not in stderr2, stderr2
+    assert _processes_of(uid) == [], stderr2
