@@ -679,6 +679,19 @@ def _quiet_thread_failure(pool_ref, previous):
     return hook
 
 
+def _checker(pool):
+    """``pool.check`` without holding the pool: the frame it is called from may outlive the
+    pool in an error's traceback."""
+    pool_ref = weakref.ref(pool)
+
+    def check() -> None:
+        alive = pool_ref()
+        if alive is not None:
+            alive.check()
+
+    return check
+
+
 def _fork_server_exited() -> bool:
     """Whether multiprocessing's fork server (this process's child) has exited, say because its
     fork() failed; it is not reaped here (multiprocessing and _stop_helpers do that)."""
@@ -783,7 +796,7 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
             batch, future, alone = inflight[0]
             try:
                 try:
-                    results = _result(future, pool.check)
+                    results = _result(future, _checker(pool))
                 except _PoolUnavailable as exc:  # the pool's thread could not start its own
                     exc.rest = _rest([b for b, _, _ in inflight], cut)
                     inflight.clear()
@@ -841,9 +854,9 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
             pool.close()
             if isinstance(exc, _PoolUnavailable) and crashed:  # a replacement pool failed
                 raise PoolFailure(f"cannot start worker processes again: {exc}") from None
-            if isinstance(exc, _PoolUnavailable):  # its traceback and context hold the pool's
-                exc.__context__ = None  # frames, so its queues: they must go before _stop_helpers()
-                raise exc.with_traceback(None)  # (or the resource tracker calls them leaked)
+            if isinstance(exc, (_PoolUnavailable, PoolFailure)):  # its traceback and context hold
+                exc.__context__ = None  # the pool's frames, so its queues: they must go before
+                raise exc.with_traceback(None)  # _stop_helpers() (or the tracker calls them leaked)
             raise
         _stop_gracefully(pool, inflight, on_result, on_crash)
         raise stop from None  # whatever failed, failed because of the signal
