@@ -399,6 +399,16 @@ def _fork_wanted() -> bool:
             and os.environ.get("MASKCLI_POOL_START", "fork") != "forkserver")
 
 
+def _wait_single_threaded(most: float = 2.0) -> None:
+    """Wait (``most`` seconds at most) until this process runs one thread again: a thread that
+    was joined may still be listed in /proc/self/task for a moment (join returns just before
+    the thread exits), and under load that moment is long enough for the next pool to find a
+    second thread there and take the fork server."""
+    deadline = time.monotonic() + most
+    while not _single_threaded() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def _single_threaded() -> bool:
     """This process runs one thread, native ones included (OpenCV's and OpenBLAS's pools,
     an S3 client's event loop): only then is forking it safe (a lock another thread held
@@ -596,7 +606,7 @@ class _Pool:
                                             initargs=(fn, args, self.lifeline, self._keep if forked else None))
         self.processes: dict = {}
         self._thread = None  # the executor's own thread (its shutdown forgets it)
-        self._forked = forked
+        self.forked = forked
         self._thread_failed = None  # why the executor's own thread died, when it could not start a thread
         self._hook = _quiet_thread_failure(weakref.ref(self), threading.excepthook)
         threading.excepthook = self._hook
@@ -613,7 +623,7 @@ class _Pool:
         finally:  # also the workers started before one failed: stop() must end them
             self.processes.update(getattr(self.executor, "_processes", None) or {})
             self._thread = self._thread or getattr(self.executor, "_executor_manager_thread", None)
-            if not self._forked:
+            if not self.forked:
                 _adopted.update(self.processes)
         return future
 
@@ -628,7 +638,7 @@ class _Pool:
         its thread (:data:`_CANNOT_START`), not because of a file it was converting."""
         if any(p.exitcode == _CANNOT_START for p in self.processes.values()):
             return "a worker process cannot start a thread"
-        if not self._forked and _fork_server_exited():  # every worker it started looks dead
+        if not self.forked and _fork_server_exited():  # every worker it started looks dead
             return "the fork server exited"
         return None
 
@@ -832,6 +842,8 @@ def _run_pool(fn, items, args, workers, on_result, lost_result, on_crash=None) -
                 else:
                     suspects.extend(held)
                 inflight.clear()
+                if pool.forked:  # the new pool forks too once the old one's threads are gone
+                    _wait_single_threaded()
                 try:
                     pool = _Pool(fn, args, workers)
                 except _PoolUnavailable as exc:  # it worked before: not a reason to go on alone
